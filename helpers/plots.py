@@ -1,0 +1,69 @@
+"""Small matplotlib figures the notebooks share.  Each returns the Figure it drew."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["show_digits", "class_histogram", "loss_curves"]
+
+
+def show_digits(images, labels, ncols: int = 8, title: str | None = None):
+    """A grid of MNIST digits with their labels."""
+    import matplotlib.pyplot as plt
+
+    images, labels = np.asarray(images), np.asarray(labels)
+    if len(images) == 0 or len(images) != len(labels):
+        raise ValueError(f"need as many labels as images (>0), got {len(images)} and {len(labels)}")
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.4 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, lab in zip(axes.flat, images, labels):
+        ax.imshow(img.squeeze(), cmap="gray_r")
+        ax.set_title(str(int(lab)), fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def class_histogram(counts: Mapping[str, Sequence[int]], title: str = "Examples per class"):
+    """Side-by-side bars of per-class counts, one series per split."""
+    import matplotlib.pyplot as plt
+
+    if not counts:
+        raise ValueError("counts is empty: pass e.g. {'train': [...10 counts...]}")
+    fig, ax = plt.subplots(figsize=(7, 3))
+    width = 0.8 / len(counts)
+    for i, (name, values) in enumerate(counts.items()):
+        xs = np.arange(len(values)) + i * width
+        ax.bar(xs, values, width=width, label=name)
+    ax.set_xticks(np.arange(len(next(iter(counts.values())))) + 0.4 - width / 2)
+    ax.set_xticklabels([str(d) for d in range(len(next(iter(counts.values()))))])
+    ax.set_xlabel("digit")
+    ax.set_ylabel("examples")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "Training loss"):
+    """One line per run: ``{label: (steps, losses)}``."""
+    import matplotlib.pyplot as plt
+
+    if not curves:
+        raise ValueError("curves is empty: pass {label: (steps, losses)}")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for label, (steps, losses) in curves.items():
+        if len(steps) != len(losses):
+            raise ValueError(f"{label!r}: {len(steps)} steps but {len(losses)} losses")
+        ax.plot(steps, losses, marker="o", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig

