@@ -20,7 +20,6 @@ STAMP := $(ENV_DIR)/.distsave-installed
 
 export TFDS_DATA_DIR ?= $(CURDIR)/data/tensorflow_datasets
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export MPLBACKEND ?= Agg
 NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 PYTEST_WORKERS ?= 2
 

@@ -1,23 +1,27 @@
-"""Small matplotlib figures the notebooks share.  Each returns the Figure it drew."""
+"""Small matplotlib figures the notebooks share.
+
+Each function returns a ``matplotlib.figure.Figure`` built without pyplot, so no global
+figure state is left behind: end a cell with the call and Jupyter shows it exactly once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.figure import Figure
 
 __all__ = ["show_digits", "class_histogram", "loss_curves"]
 
 
 def show_digits(images, labels, ncols: int = 8, title: str | None = None):
     """A grid of MNIST digits with their labels."""
-    import matplotlib.pyplot as plt
-
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"need as many labels as images (>0), got {len(images)} and {len(labels)}")
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.4 * nrows), squeeze=False)
+    fig = Figure(figsize=(1.2 * ncols, 1.4 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, lab in zip(axes.flat, images, labels):
@@ -31,11 +35,10 @@ def show_digits(images, labels, ncols: int = 8, title: str | None = None):
 
 def class_histogram(counts: Mapping[str, Sequence[int]], title: str = "Examples per class"):
     """Side-by-side bars of per-class counts, one series per split."""
-    import matplotlib.pyplot as plt
-
     if not counts:
         raise ValueError("counts is empty: pass e.g. {'train': [...10 counts...]}")
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
     width = 0.8 / len(counts)
     for i, (name, values) in enumerate(counts.items()):
         xs = np.arange(len(values)) + i * width
@@ -52,11 +55,10 @@ def class_histogram(counts: Mapping[str, Sequence[int]], title: str = "Examples 
 
 def loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "Training loss"):
     """One line per run: ``{label: (steps, losses)}``."""
-    import matplotlib.pyplot as plt
-
     if not curves:
         raise ValueError("curves is empty: pass {label: (steps, losses)}")
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
     for label, (steps, losses) in curves.items():
         if len(steps) != len(losses):
             raise ValueError(f"{label!r}: {len(steps)} steps but {len(losses)} losses")

@@ -56,7 +56,7 @@ mnist_train, mnist_test = datasets["train"], datasets["test"]
 print({name: split.num_examples for name, split in info.splits.items()})
 print(mnist_train.element_spec)"""),
 ("code", """images, labels = next(iter(mnist_train.batch(16)))
-plots.show_digits(images.numpy(), labels.numpy(), title="The first 16 training digits");"""),
+plots.show_digits(images.numpy(), labels.numpy(), title="The first 16 training digits")"""),
 ("code", """def class_counts(ds):
     counts = np.zeros(10, dtype=int)
     for _, y in ds.batch(10_000):
@@ -66,7 +66,7 @@ plots.show_digits(images.numpy(), labels.numpy(), title="The first 16 training d
 train_counts, test_counts = class_counts(mnist_train), class_counts(mnist_test)
 print("train:", train_counts.tolist())
 print("test: ", test_counts.tolist())
-plots.class_histogram({"train": train_counts, "test": test_counts});"""),
+plots.class_histogram({"train": train_counts, "test": test_counts})"""),
 ("md", """## The input pipeline
 
 `scale` turns `uint8` pixels into `float32` in [0, 1]. The **global** batch is what one training step consumes across all
