@@ -1,0 +1,136 @@
+"""helpers.multiworker: bad inputs fail clearly (fast), and the kill-and-resume scenario works for both routes (slow)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import multiworker as mw
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------- fast: bad inputs
+@pytest.mark.parametrize("text", ["2", "a:b", "2:3:4", "0:1", "1:0", ""])
+def test_parse_pause_rejects_bad_text(text):
+    with pytest.raises(mw.WorkerError, match="pause"):
+        mw.parse_pause(text)
+
+
+def test_parse_pause_ok():
+    assert mw.parse_pause("2:3") == (2, 3) and mw.parse_pause(None) is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(route="fit"), "route must be one of"),
+    (dict(route="ctl", save="some"), "save must be one of"),
+    (dict(route="ctl", epochs=0), "epochs must be a positive integer"),
+    (dict(route="ctl", steps_per_epoch=True), "steps_per_epoch must be a positive integer"),
+    (dict(route="ctl", epochs=2, pause_at="3:1"), "outside 2 epochs"),
+    (dict(route="ctl", steps_per_epoch=5, pause_at="1:6"), "outside 3 epochs of 5 steps"),
+])
+def test_worker_command_rejects_bad_options(tmp_path, kwargs, match):
+    route = kwargs.pop("route")
+    with pytest.raises(mw.WorkerError, match=match):
+        mw.worker_command(route, tmp_path, **kwargs)
+
+
+def test_worker_command_ok(tmp_path):
+    cmd = mw.worker_command("tf-keras", tmp_path, pause_at="2:2")
+    assert cmd[:2] == ["-m", "helpers.multiworker"] and "--pause-at" in cmd and "2:2" in cmd
+
+
+def test_launch_needs_an_existing_workdir(tmp_path):
+    from helpers.workers import ProcessGroup
+
+    with ProcessGroup() as group:
+        with pytest.raises(mw.WorkerError, match="does not exist"):
+            mw.launch(group, "ctl", tmp_path / "missing")
+        with pytest.raises(mw.WorkerError, match="num_workers"):
+            mw.launch(group, "ctl", tmp_path, num_workers=0)
+        assert group.procs == []
+
+
+def test_wait_for_file_times_out_and_notices_exited_workers(tmp_path):
+    with pytest.raises(mw.WorkerError, match="did not appear within 0.2 s"):
+        mw.wait_for_file(tmp_path / "marker", timeout=0.2)
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait(30)
+    with pytest.raises(mw.WorkerError, match="exited \\(code 0\\)"):
+        mw.wait_for_file(tmp_path / "marker", timeout=30, procs=[done])
+
+
+def test_events_and_step_losses(tmp_path):
+    log = tmp_path / "w.log"
+    log.write_text("noise\nMW| epoch 1/3 starts at step 0\nMW| step 1 loss 2.3000\nMW| step 2 loss 2.1000\n")
+    lines = mw.events(log)
+    assert lines[0] == "epoch 1/3 starts at step 0"
+    assert mw.step_losses(lines) == ([1, 2], [2.3, 2.1])
+    assert mw.events(tmp_path / "missing.log") == []
+
+
+def _run_cli(args, env_extra, cwd):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "-m", "helpers.multiworker", *args], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env=env)
+
+
+@pytest.mark.parametrize("env, args, match", [
+    ({}, [], "TF_CONFIG is not set"),
+    ({"TF_CONFIG": "{not json"}, [], "TF_CONFIG must hold cluster.worker and task.index"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}})}, [],
+     "task.index 3 is not one of the 1 workers"),
+    ({}, ["--pause-at", "x"], "pause must look like EPOCH:STEP"),
+])
+def test_cli_errors_are_clear_and_exit_2(tmp_path, env, args, match):
+    proc = _run_cli(["--route", "ctl", "--workdir", str(tmp_path), *args], env, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert match in proc.stderr
+
+
+def test_cli_missing_workdir(tmp_path):
+    proc = _run_cli(["--route", "ctl", "--workdir", str(tmp_path / "nope")], {}, tmp_path)
+    assert proc.returncode == 2 and "is not a directory" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- slow: kill and resume
+@pytest.fixture
+def hard_timeout():
+    """Fail (instead of hanging) if a test runs longer than HARD_TIMEOUT seconds; kill_and_resume's
+    ProcessGroup still reaps its workers when the exception unwinds through it."""
+    def expire(signum, frame):
+        raise TimeoutError(f"test exceeded its hard timeout of {HARD_TIMEOUT} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(HARD_TIMEOUT)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+HARD_TIMEOUT = 420
+
+
+@pytest.mark.parametrize("route", ["ctl", "tf-keras"])
+def test_kill_and_resume(tmp_path, route, hard_timeout):
+    os.environ.setdefault("TFDS_DATA_DIR", str(ROOT / "data" / "tensorflow_datasets"))
+    result = mw.kill_and_resume(route, tmp_path, epochs=3, steps_per_epoch=5, pause_at="2:2", timeout=180)
+    assert result.killed_code == -9
+    assert result.survivor_code not in (None, 0) and result.survivor_seconds < 60
+    assert result.resumed_codes == [0, 0]
+    assert result.alive_after == []
+    first = mw.events(tmp_path / "attempt1-worker0.log")
+    second = mw.events(tmp_path / "attempt2-worker0.log")
+    assert "training failed: UnavailableError" in first
+    assert "epoch 3/3 starts at step 10" not in first
+    starts = [line for line in second if line.startswith("epoch ") and "starts" in line]
+    assert starts[0] == "epoch 2/3 starts at step 5", second  # resumed at the interrupted epoch, not epoch 1
+    assert mw.step_losses(second)[0] == list(range(6, 16))
+    assert (tmp_path / mw.PREDICTIONS_FILE).exists()
+    assert not list(tmp_path.glob("worker1-*")), "the non-chief's temporary save dir was not removed"
