@@ -1,0 +1,302 @@
+from nbtemplate import SETUP, SETUP_MD, build, header
+
+F = "03_tf_saved_model.ipynb"
+cells = [
+("md", header(F, "03 · The TensorFlow SavedModel: `tf.saved_model`, `model.export`, and fine-tuning a loaded model",
+ "Save a Keras model as a framework-independent SavedModel, run it on one device and on 2 replicas, "
+ "and train it again inside a bigger model under `MirroredStrategy`.",
+ ["`tf.saved_model.save` / `tf.saved_model.load`: what comes back, and its `serving_default` signature",
+  "distributed inference with `strategy.run` over `experimental_distribute_dataset`, checked against one device",
+  "Keras 3's `model.export` and `keras.export.ExportArchive` (a custom signature) vs `tf.saved_model.save`",
+  "fine-tuning a loaded SavedModel under `MirroredStrategy`: Keras 3's `TFSMLayer` and the seed's `hub.KerasLayer` "
+  "with `tf_keras`, and where each one fails"],
+ "about 45 s")),
+("md", SETUP_MD),
+("code", SETUP),
+("md", """### Two replicas on one CPU
+
+As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts its runtime."""),
+("code", """import tensorflow as tf
+
+from helpers import devices
+
+replica_devices = devices.split_cpu(2)
+print(replica_devices)"""),
+("md", """Keras 3 (`import keras`, the same module as `tf.keras` here) is the main path. The seed tutorial's Keras 2 way,
+used in the last section, goes through an explicit `import tf_keras`; both live in one process."""),
+("code", """import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow_hub as hub
+import tf_keras
+
+from helpers import data, models
+
+tf.get_logger().setLevel("ERROR")
+print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__,
+      "| tensorflow_hub", hub.__version__)
+print("MNIST source:", data.prepare(log=None))"""),
+("code", """strategy = devices.mirrored_strategy(2)
+train_dataset, eval_dataset = data.get_data(strategy, batch_size_per_replica=64, repeat=True)
+eval_subset = eval_dataset.take(20)  # the first 2560 test images: enough to compare accuracies, and fast
+print("replicas in sync:", strategy.num_replicas_in_sync)
+
+tmp = Path(tempfile.mkdtemp())  # every SavedModel of this notebook goes here; removed at the end
+
+
+def relative_files(path):
+    return sorted(str(p.relative_to(tmp)) for p in Path(path).rglob("*") if p.is_file())"""),
+("md", """## A briefly trained model
+
+The model of notebook 01 (`helpers.models.get_model`), built under the strategy and trained for only 30 steps: good
+enough to predict, and far enough from converged that fine-tuning later has something to improve."""),
+("code", """keras.utils.set_random_seed(0)
+model = models.get_model(strategy)
+model.fit(train_dataset, epochs=1, steps_per_epoch=30, verbose=2)
+_, base_accuracy = model.evaluate(eval_subset, verbose=0)
+print(f"base accuracy: {base_accuracy:.3f}")"""),
+("md", """## `tf.saved_model.save` and `tf.saved_model.load`
+
+`tf.saved_model.save` writes TensorFlow's own format: a graph (`saved_model.pb`) plus the variables. Nothing
+Keras-specific is needed to load it back."""),
+("code", """saved_path = tmp / "tf_saved"
+tf.saved_model.save(model, str(saved_path))
+for name in relative_files(saved_path):
+    print(name)"""),
+("code", """loaded = tf.saved_model.load(str(saved_path))
+print("type:", type(loaded).__name__)
+print("signatures:", list(loaded.signatures.keys()))
+print("callable (has __call__):", callable(loaded))"""),
+("md", """The signature `serving_default` is a concrete function with a fixed input spec and a dict of named outputs.
+Its structure, printed as shapes and dtypes:"""),
+("code", """infer = loaded.signatures["serving_default"]
+
+
+def describe(structure):
+    return tf.nest.map_structure(lambda s: (tuple(s.shape), s.dtype.name), structure)
+
+
+args, kwargs = infer.structured_input_signature
+print("positional inputs:", describe(args))
+print("keyword inputs:   ", describe(kwargs))
+print("outputs:          ", describe(infer.structured_outputs))"""),
+("md", """The signature takes keyword arguments only and returns a dict. Its logits equal the Keras model's:"""),
+("code", """images, labels = next(iter(eval_dataset))
+(input_name,) = kwargs
+signature_logits = infer(**{input_name: images})["output_0"]
+keras_logits = model(images, training=False)
+print("batch:", tuple(images.shape), "-> logits", tuple(signature_logits.shape))
+print("max abs diff vs the Keras model:", float(np.max(np.abs(signature_logits - keras_logits))))"""),
+("md", """### Distributed inference with `strategy.run`
+
+Loaded **inside** `strategy.scope()`, the SavedModel's variables become mirrored variables, one copy per replica.
+`experimental_distribute_dataset` splits each global batch of 128 into 2 × 64; `strategy.run` calls the signature on
+each replica, and `strategy.gather` concatenates the per-replica results in order."""),
+("code", """with strategy.scope():
+    loaded_in_scope = tf.saved_model.load(str(saved_path))
+infer_in_scope = loaded_in_scope.signatures["serving_default"]
+print("variable type in scope:", type(infer_in_scope.variables[0]).__name__)
+
+
+@tf.function
+def distributed_logits(dist_images):
+    per_replica = strategy.run(lambda x: infer_in_scope(**{input_name: x})["output_0"], args=(dist_images,))
+    return strategy.gather(per_replica, axis=0)
+
+
+test_images = eval_dataset.map(lambda x, y: x).take(10)  # 1280 images
+first = next(iter(strategy.experimental_distribute_dataset(test_images)))
+print("one global batch on the replicas:", [tuple(v.shape) for v in first.values])
+distributed = np.concatenate([distributed_logits(x).numpy()
+                              for x in strategy.experimental_distribute_dataset(test_images)])
+single_device = np.concatenate([infer(**{input_name: x})["output_0"].numpy() for x in test_images])
+print("distributed:", distributed.shape, "| single device:", single_device.shape)
+print("max abs diff:", float(np.max(np.abs(distributed - single_device))))"""),
+("md", """## Keras 3's `model.export` and `keras.export.ExportArchive`
+
+`model.export(path)` also writes a SavedModel. Besides the `serving_default` signature it stores an endpoint `serve`,
+an attribute of the loaded object (and a signature of the same name)."""),
+("code", """export_path = tmp / "keras_export"
+model.export(str(export_path), verbose=False)
+exported = tf.saved_model.load(str(export_path))
+print("signatures:", list(exported.signatures.keys()))
+print("has serve:", hasattr(exported, "serve"), "| callable:", callable(exported))
+print("serve == Keras model:", float(np.max(np.abs(exported.serve(images) - keras_logits))))"""),
+("md", """`ExportArchive` lets us choose the endpoints. Here one endpoint, `classify`, returns probabilities and
+predicted classes instead of logits; it becomes the default signature too."""),
+("code", """archive = keras.export.ExportArchive()
+archive.track(model)
+
+
+def classify(x):
+    probabilities = tf.nn.softmax(model(x, training=False))
+    return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
+
+
+archive.add_endpoint("classify", classify, input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
+archive_path = tmp / "archive"
+archive.write_out(str(archive_path), verbose=False)
+custom = tf.saved_model.load(str(archive_path))
+print("signatures:", list(custom.signatures.keys()))
+print("outputs:", describe(custom.signatures["serving_default"].structured_outputs))
+result = custom.classify(images)
+print("classes of the first 10:", result["classes"][:10].numpy().tolist())
+print("labels:                 ", labels[:10].numpy().tolist())
+print("probabilities sum to 1:", bool(np.allclose(result["probabilities"].numpy().sum(axis=1), 1.0, atol=1e-5)))"""),
+("md", """Side by side, what each route leaves on the loaded object:"""),
+("code", """rows = {"tf.saved_model.save": loaded, "model.export": exported, "ExportArchive": custom}
+print(f"{'route':<22}{'signatures':<33}{'__call__':<10}{'serve':<7}classify")
+for route, obj in rows.items():
+    print(f"{route:<22}{str(list(obj.signatures)):<33}{str(callable(obj)):<10}"
+          f"{str(hasattr(obj, 'serve')):<7}{hasattr(obj, 'classify')}")"""),
+("md", """None of the three is callable: a Keras 3 model saved with `tf.saved_model.save` keeps only its signature, so
+`loaded(x)` fails and the SavedModel must be called through `signatures[...]` or a named endpoint."""),
+("code", """try:
+    loaded(images)
+except TypeError as err:
+    loaded_call_error = f"{type(err).__name__}: {err}"
+    print(loaded_call_error)
+else:
+    raise AssertionError("expected calling the loaded object to fail")"""),
+("md", """## Fine-tuning a loaded SavedModel, Keras 3: `TFSMLayer`
+
+`keras.layers.TFSMLayer` wraps one endpoint of a SavedModel as a Keras layer; with `trainable=True` its variables are
+trained. We put it inside a bigger model, under the strategy: a new `Dense` head on top of the loaded logits, initialised
+to the identity so that the bigger model starts with exactly the accuracy of the SavedModel."""),
+("code", """def tfsm_model(path):
+    inputs = keras.Input(shape=(28, 28, 1))
+    wrapped = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=True)
+    logits = wrapped(inputs)["output_0"]
+    outputs = keras.layers.Dense(10, kernel_initializer="identity")(logits)
+    bigger = keras.Model(inputs, outputs)
+    bigger.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=keras.optimizers.Adam(1e-3),
+        metrics=["accuracy"],
+    )
+    return bigger, wrapped
+
+
+keras.utils.set_random_seed(0)
+with strategy.scope():
+    bigger, wrapped = tfsm_model(str(export_path))
+print("wrapped trainable weights:", len(wrapped.trainable_weights), "| first one:", wrapped.trainable_weights[0].name)
+before = [w.numpy().copy() for w in wrapped.trainable_weights]
+_, tfsm_before = bigger.evaluate(eval_subset, verbose=0)
+bigger.fit(train_dataset, epochs=2, steps_per_epoch=30, verbose=2)
+_, tfsm_after = bigger.evaluate(eval_subset, verbose=0)
+tfsm_changed = sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, wrapped.trainable_weights))
+print(f"wrapped weights changed: {tfsm_changed} of {len(before)}")
+print(f"accuracy: {tfsm_before:.3f} before -> {tfsm_after:.3f} after fine-tuning")"""),
+("md", """The same model **without** a strategy cannot be trained: the optimizer names its slot variables after the
+wrapped weights, whose names still end in `:0`."""),
+("code", """keras.utils.set_random_seed(0)
+no_strategy_model, _ = tfsm_model(str(export_path))
+try:
+    no_strategy_model.fit(train_dataset, epochs=1, steps_per_epoch=1, verbose=0)
+except ValueError as err:
+    tfsm_error = f"{type(err).__name__}: {err}"
+    print(tfsm_error[:200])
+else:
+    raise AssertionError("expected fit without a strategy to fail")"""),
+("md", """## Fine-tuning a loaded SavedModel, the seed's way: `hub.KerasLayer` and `tf_keras`
+
+The seed tutorial wraps the loaded object in `hub.KerasLayer`. That needs a callable SavedModel, which a Keras 3 model
+saved with `tf.saved_model.save` is not. Given a non-callable object, `hub.KerasLayer` treats it as a model *handle*
+(which must be a string) and refuses it:"""),
+("code", """try:
+    hub.KerasLayer(loaded, trainable=True)
+except ValueError as err:
+    hub_error = f"{type(err).__name__}: {err}"
+    print(hub_error.split(" object at ")[0], "object at 0x…>")  # the address changes on every run
+else:
+    raise AssertionError("expected hub.KerasLayer to refuse a Keras 3 SavedModel")"""),
+("md", """A `tf_keras` (Keras 2) model saved with `tf.saved_model.save` *is* callable. We build the same CNN with
+`tf_keras` (`models.get_model(strategy, keras=tf_keras)`), train it for 30 steps and save it."""),
+("code", """tf_keras.utils.set_random_seed(0)
+k2_model = models.get_model(strategy, keras=tf_keras)
+k2_history = k2_model.fit(train_dataset, epochs=1, steps_per_epoch=30, verbose=0)
+print("loss per epoch:", [round(v, 3) for v in k2_history.history["loss"]])
+_, k2_base_accuracy = k2_model.evaluate(eval_subset, verbose=0)
+k2_path = tmp / "tf_keras_saved"
+tf.saved_model.save(k2_model, str(k2_path))
+print(f"base accuracy: {k2_base_accuracy:.3f}")
+print("callable after loading:", callable(tf.saved_model.load(str(k2_path))))"""),
+("md", """Load the SavedModel **inside** the strategy scope (so its variables are mirrored), wrap it in `hub.KerasLayer`,
+and fine-tune it inside a `tf_keras` model whose head is a `tf_keras` `Dense` layer, again initialised to the identity. `tf_keras`'s `verbose=2` epoch lines carry timings in another
+format, so we train silently and print the loss of each epoch."""),
+("code", """def hub_model_on(loaded_savedmodel):
+    with strategy.scope():
+        layer = hub.KerasLayer(loaded_savedmodel, trainable=True)
+        bigger = tf_keras.Sequential([
+            tf_keras.Input(shape=(28, 28, 1)),
+            layer,
+            tf_keras.layers.Dense(10, kernel_initializer="identity"),
+        ])
+        bigger.compile(
+            loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=tf_keras.optimizers.Adam(1e-3),
+            metrics=["accuracy"],
+        )
+    return bigger, layer
+
+
+tf_keras.utils.set_random_seed(0)
+with strategy.scope():
+    k2_loaded = tf.saved_model.load(str(k2_path))
+hub_model, hub_layer = hub_model_on(k2_loaded)
+print("wrapped trainable weights:", len(hub_layer.trainable_weights))
+print("variable type:", type(hub_layer.trainable_weights[0]).__name__)
+hub_before = [w.numpy().copy() for w in hub_layer.trainable_weights]
+_, hub_acc_before = hub_model.evaluate(eval_subset, verbose=0)
+hub_history = hub_model.fit(train_dataset, epochs=2, steps_per_epoch=30, verbose=0)
+print("loss per epoch:", [round(v, 3) for v in hub_history.history["loss"]])
+_, hub_acc_after = hub_model.evaluate(eval_subset, verbose=0)
+hub_changed = sum(not np.array_equal(b, w.numpy()) for b, w in zip(hub_before, hub_layer.trainable_weights))
+print(f"wrapped weights changed: {hub_changed} of {len(hub_before)}")
+print(f"accuracy: {hub_acc_before:.3f} before -> {hub_acc_after:.3f} after fine-tuning")"""),
+("md", """Loaded **outside** the scope, the same SavedModel's variables are single-device variables, not `MirroredVariable`s,
+and building the model in the scope fails. The message embeds the whole variable (its values) and an object
+address, so we print its stable parts:"""),
+("code", """loaded_outside = tf.saved_model.load(str(k2_path))
+print("variable type outside the scope:", type(loaded_outside.trainable_variables[0]).__name__)
+try:
+    hub_model_on(loaded_outside)
+except ValueError as err:
+    message = str(err)
+    outside_error = f"{type(err).__name__}: {message}"
+    print(f"{type(err).__name__}: {message.split(' shape=')[0]} ...>)",
+          message[message.index("was not created"):message.index(" of (")], "...")
+    print(message[message.index("It is most likely"):].split(". ")[0] + ".")
+else:
+    raise AssertionError("expected a SavedModel loaded outside the scope to fail")"""),
+("md", """## What we verified"""),
+("code", """import shutil
+
+shutil.rmtree(tmp)
+
+assert strategy.num_replicas_in_sync == 2
+assert list(loaded.signatures) == ["serving_default"] and not callable(loaded)
+assert list(infer.structured_outputs) == ["output_0"]
+assert float(np.max(np.abs(signature_logits - keras_logits))) < 1e-5
+assert distributed.shape == single_device.shape == (1280, 10)
+assert np.allclose(distributed, single_device, atol=1e-5)
+assert hasattr(exported, "serve") and not callable(exported)
+assert hasattr(custom, "classify") and set(custom.signatures["serving_default"].structured_outputs) == {"probabilities", "classes"}
+assert loaded_call_error.startswith("TypeError")
+assert abs(tfsm_before - base_accuracy) < 1e-6 and abs(hub_acc_before - k2_base_accuracy) < 1e-6
+assert tfsm_changed == len(before) > 0 and tfsm_after > tfsm_before
+assert "is not a valid scope name" in tfsm_error
+assert hub_error.startswith("ValueError: Expected a string, got")
+assert hub_changed == len(hub_before) > 0 and hub_acc_after > hub_acc_before
+assert "was not created in the distribution strategy scope" in outside_error
+print("✓ tf.saved_model.save → load: only `serving_default` (output `output_0`), not callable, same logits as Keras")
+print("✓ strategy.run over experimental_distribute_dataset on 2 replicas = single-device inference")
+print("✓ model.export adds a `serve` endpoint; ExportArchive stores a custom `classify` endpoint/signature")
+print(f"✓ TFSMLayer fine-tunes under MirroredStrategy ({tfsm_before:.3f} → {tfsm_after:.3f}), fails without a strategy")
+print(f"✓ hub.KerasLayer refuses a Keras 3 SavedModel, fine-tunes a tf_keras one ({hub_acc_before:.3f} → {hub_acc_after:.3f})")
+print("✓ ... but only when the SavedModel is loaded inside the strategy scope")"""),
+]
+print(build(F, cells))
