@@ -1,0 +1,334 @@
+from nbtemplate import SETUP, SETUP_MD, build, header
+
+F = "04_mix_and_match.ipynb"
+cells = [
+("md", header(F, "04 · Mix and match: which loader reads which saved model?",
+ "Five ways to save, five ways to load, every pair actually tried under `MirroredStrategy`: an executed compatibility "
+ "matrix for TF 2.21 / Keras 3 / tf_keras / TF Hub, and the seed tutorial's \"Keras save → `tf.saved_model.load`\" mix done both ways.",
+ ["what each saver writes (`.keras` zip, SavedModel directory with or without Keras metadata, weights-only `.h5`)",
+  "which of `keras.models.load_model`, `tf.saved_model.load`, `keras.layers.TFSMLayer`, `tf_keras.models.load_model`, "
+  "`hub.KerasLayer` can read each of them and give the same predictions",
+  "why a Keras 3 SavedModel needs `signature=` in `hub.KerasLayer`, and why `tf_keras` can't revive it",
+  "how to call a SavedModel loaded inside a strategy scope (and the call that fails)"],
+ "about 30 s")),
+("md", SETUP_MD),
+("code", SETUP),
+("md", """### Two replicas on one CPU
+
+As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts, so `MirroredStrategy` has 2 replicas."""),
+("code", """import tensorflow as tf
+
+from helpers import devices
+
+replica_devices = devices.split_cpu(2)
+print(replica_devices)"""),
+("code", """import logging
+import re
+import tempfile
+import textwrap
+import unicodedata
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow_hub as hub
+import tf_keras
+
+from helpers import data, models, roundtrip
+
+tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
+print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__,
+      "| TF Hub", hub.__version__)
+print("MNIST source:", data.prepare(log=None))  # reuse, else download, else build offline (see helpers/data.py)
+strategy = tf.distribute.MirroredStrategy(replica_devices)
+print("replicas in sync:", strategy.num_replicas_in_sync)"""),
+("md", """## Two models and a fixed batch
+
+Two copies of the tutorial's CNN, both created in `strategy.scope()` from `helpers.models.get_model`: one with Keras 3
+(`import keras`, which *is* `tf.keras` on TF 2.16+) and one with Keras 2 through the explicit `import tf_keras`.
+We train each for only 20 steps: the point is not accuracy but a real trained state (weights *and* Adam moments) to save.
+
+Every load below is judged on the same **fixed batch** of 16 test images: a loader *works* only if what it loaded
+predicts the same logits as the original model, max abs diff ≤ 1e-6."""),
+("code", """train_dataset, eval_dataset = data.get_data(strategy, repeat=True)
+x = next(iter(eval_dataset))[0][:16]  # the first 16 test images, scaled to [0, 1]
+print("fixed batch:", x.shape, x.dtype.name)
+
+keras.utils.set_random_seed(0)
+k3_model = models.get_model(strategy)  # Keras 3
+history = k3_model.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=2)"""),
+("code", """tf_keras.utils.set_random_seed(0)
+tfk_model = models.get_model(strategy, keras=tf_keras)  # Keras 2 (tf_keras)
+tfk_history = tfk_model.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=0)  # tf_keras' log line has raw timings
+print(f"tf_keras model: loss after 20 steps {tfk_history.history['loss'][-1]:.2f}")
+
+reference = {"keras": k3_model.predict(x, verbose=0), "tf_keras": tfk_model.predict(x, verbose=0)}
+print({name: logits.shape for name, logits in reference.items()})"""),
+("md", """## Five savers, one artifact each
+
+All artifacts go into one temporary directory. Listing what each saver wrote already hints at the matrix:
+only `tf_keras`'s SavedModel carries `keras_metadata.pb`, the description `tf_keras` needs to rebuild a Keras model;
+`model.export` and `tf.saved_model.save` of a Keras 3 model write a plain SavedModel (graph + variables)."""),
+("code", """tmp = Path(tempfile.mkdtemp(prefix="nb04-"))
+artifacts = {
+    "keras .save(.keras)": tmp / "model.keras",
+    "keras .export(dir)": tmp / "exported",
+    "tf.saved_model.save": tmp / "tf_saved_model",
+    "tf_keras .save(dir)": tmp / "tf_keras_saved_model",
+    "keras .save_weights": tmp / "model.weights.h5",
+}
+k3_model.save(artifacts["keras .save(.keras)"])
+k3_model.export(artifacts["keras .export(dir)"], verbose=False)  # verbose=False: skip the signature summary
+tf.saved_model.save(k3_model, str(artifacts["tf.saved_model.save"]))
+tfk_model.save(str(artifacts["tf_keras .save(dir)"]))  # a path without extension: tf_keras writes a SavedModel
+k3_model.save_weights(artifacts["keras .save_weights"])  # Keras 3 requires the .weights.h5 suffix
+
+for saver, path in artifacts.items():
+    kind = "dir " if path.is_dir() else "file"
+    content = sorted(p.name for p in path.iterdir()) if path.is_dir() else ""
+    print(f"{saver:22} {kind} {str(path.relative_to(tmp)):22} {content}")"""),
+("md", """## Five loaders, each ending in predictions
+
+Every loader **loads inside `strategy.scope()`** (so the restored variables are mirrored on both replicas) and then
+predicts the fixed batch *through the strategy*, the way the seed tutorial does:
+
+| loader | load (inside the scope) | predict |
+|---|---|---|
+| `keras.models.load_model` | `keras.models.load_model(path)` | `model.predict(x)` |
+| `tf.saved_model.load` | `tf.saved_model.load(path)` | the `serving_default` signature via `strategy.run` on a distributed batch |
+| `keras.layers.TFSMLayer` | `TFSMLayer(path, call_endpoint="serving_default")` in a Keras 3 `Sequential` | `model.predict(x)` |
+| `tf_keras.models.load_model` | `tf_keras.models.load_model(path)` | `model.predict(x)` |
+| `hub.KerasLayer` | `hub.KerasLayer(path)` (defaults) in a `tf_keras` `Sequential` | `model.predict(x)` |
+
+Weights-only files have no architecture, so for them the two Keras columns mean *build the same architecture with
+that Keras (`models.get_model`) and `load_weights(path)`*; the other three loaders simply get the file path."""),
+("code", """WEIGHTS = artifacts["keras .save_weights"]
+
+
+def one_output(out):
+    \"\"\"SavedModel signatures and TFSMLayer return {output_name: logits}; unwrap the single output.\"\"\"
+    if isinstance(out, dict):
+        (out,) = out.values()
+    return out
+
+
+# Each loader loads `path` (we call it inside strategy.scope()) and returns a function batch -> logits.
+def keras_load_model(path):
+    if path == WEIGHTS:
+        model = models.get_model(keras=keras)
+        model.optimizer.build(model.trainable_variables)  # the file also holds Adam's 14 variables
+        model.load_weights(path)
+    else:
+        model = keras.models.load_model(path)
+    return lambda batch: model.predict(batch, verbose=0)
+
+
+def tf_saved_model_load(path):
+    loaded = tf.saved_model.load(str(path))
+    serve = loaded.signatures["serving_default"]
+
+    def predict(batch):
+        dist_batch = next(iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))))
+        per_replica = one_output(strategy.run(serve, args=(dist_batch,)))  # 8 images per replica
+        return tf.concat(strategy.experimental_local_results(per_replica), axis=0)
+
+    return predict
+
+
+def tfsm_layer(path):
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), layer])
+    return lambda batch: one_output(model.predict(batch, verbose=0))
+
+
+notes = {}  # warnings a loader logged instead of raising
+
+
+def tf_keras_load_model(path):
+    if path == WEIGHTS:
+        model = models.get_model(keras=tf_keras)
+        model.optimizer.build(model.trainable_variables)
+        # tf_keras reports a partial load as an absl WARNING log line: collect it for the legend instead of stderr
+        absl_logger, handler = logging.getLogger("absl"), logging.Handler(logging.WARNING)
+        handler.emit = lambda record: notes.setdefault((path, "tf_keras load_model"), []).append(record.getMessage())
+        absl_logger.addHandler(handler)
+        absl_logger.propagate = False
+        try:
+            model.load_weights(str(path))
+        finally:
+            absl_logger.removeHandler(handler)
+            absl_logger.propagate = True
+    else:
+        model = tf_keras.models.load_model(str(path))
+    return lambda batch: model.predict(batch, verbose=0)
+
+
+def hub_keras_layer(path):
+    model = tf_keras.Sequential([tf_keras.Input(shape=(28, 28, 1)), hub.KerasLayer(str(path))])
+    return lambda batch: model.predict(batch, verbose=0)
+
+
+loaders = {
+    "keras load_model": keras_load_model,
+    "tf.saved_model.load": tf_saved_model_load,
+    "keras TFSMLayer": tfsm_layer,
+    "tf_keras load_model": tf_keras_load_model,
+    "hub.KerasLayer": hub_keras_layer,
+}"""),
+("md", """### The matrix
+
+Each of the 25 pairs is tried; a cell shows ✅ if the predictions match, else the name of the exception raised while
+loading or predicting (or `≠ predictions` if they ran but differed). The table is plain text, so the stored output
+is checked by nbval: if an upgrade of TensorFlow, Keras, tf_keras or TF Hub changes any cell, CI fails."""),
+("code", """matrix, errors = {}, {}
+for saver, path in artifacts.items():
+    expected = reference["tf_keras" if saver.startswith("tf_keras") else "keras"]
+    for loader_name, load in loaders.items():
+        try:
+            with strategy.scope():
+                predict = load(path)
+            diff = roundtrip.max_abs_diff(expected, predict(x))
+            result = "✅" if diff <= 1e-6 else "≠ predictions"
+        except Exception as err:
+            result, errors[saver, loader_name] = type(err).__name__, err
+        matrix[saver, loader_name] = result
+
+
+def pad(text, width):
+    \"\"\"ljust by *display* width: an emoji such as ✅ takes two terminal columns.\"\"\"
+    shown = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * (width - shown)
+
+
+col = 22
+print(pad("saver ↓  loader →", col), *(pad(name, col) for name in loaders), sep="")
+for saver in artifacts:
+    print(pad(saver, col), *(pad(matrix[saver, name], col) for name in loaders), sep="")"""),
+("md", """### Why each ❌ fails
+
+The first line of each error, with the artifact's path shown as `<path>` and memory addresses masked; cells with the
+same loader and message are grouped. A ⚠ line is a warning logged by a loader that did work."""),
+("code", """def first_line(text, path, limit=500):
+    text = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    text = text.replace(str(path), "<path>")
+    text = re.sub(r" at 0x[0-9a-f]+", "", text)  # "<... GFile object at 0x7f...>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+legend = {}
+for (saver, loader_name), err in errors.items():
+    message = f"{type(err).__name__}: {first_line(err, artifacts[saver])}"
+    legend.setdefault((loader_name, message), []).append(saver)
+for (loader_name, message), savers in legend.items():
+    print(f"❌ {loader_name}  ←  {', '.join(savers)}")
+    print(textwrap.indent(textwrap.fill(message, 110), "   "))
+for (path, loader_name), messages in notes.items():
+    saver = next(s for s, p in artifacts.items() if p == path)
+    for message in messages:
+        print(f"⚠ {loader_name}  ←  {saver} (✅, but it logged a warning)")
+        print(textwrap.indent(textwrap.fill(first_line(message, path), 110), "   "))"""),
+("md", """Reading the matrix and the legend:
+
+- **`keras.models.load_model`** reads only its own `.keras` files (and, through `load_weights`, its weights);
+  every SavedModel directory is refused with `File format not supported`, and the message points at `TFSMLayer`.
+- **`tf.saved_model.load` and `keras.layers.TFSMLayer`** read *every* SavedModel, whoever wrote it, including
+  `tf_keras`'s. A `.keras` zip or an `.h5` file is not a SavedModel directory (`OSError`).
+- **`tf_keras.models.load_model`** rebuilds a Keras model only from its own SavedModel (the one with `keras_metadata.pb`).
+  On a Keras 3 SavedModel it does *not* raise: it returns the bare restored object, a `_UserObject` with no `predict`.
+  It cannot read a Keras 3 `.keras` file (the configs differ: Keras 3 writes `batch_shape`), but it **can** load Keras 3
+  weights from a `.weights.h5` file into the same architecture: the layer weights load (predictions match), the Adam
+  state is skipped with the ⚠ warning (Keras 3 keeps 14 optimizer variables, tf_keras 13).
+- **`hub.KerasLayer`** calls the SavedModel's `__call__` by default. Only `tf_keras` SavedModels have one; for the
+  Keras 3 ones it asks for a signature name. The next cell gives it one."""),
+("code", """for saver in ["keras .export(dir)", "tf.saved_model.save"]:
+    with strategy.scope():
+        hub_model = tf_keras.Sequential([
+            tf_keras.Input(shape=(28, 28, 1)),
+            hub.KerasLayer(str(artifacts[saver]), signature="serving_default", output_key="output_0"),
+        ])
+    diff = roundtrip.max_abs_diff(reference["keras"], hub_model.predict(x, verbose=0))
+    print(f"hub.KerasLayer(signature='serving_default', output_key='output_0') on {saver}: max abs diff {diff}")"""),
+("md", """## The seed's mix, done both ways
+
+The seed tutorial saves a Keras model and loads it back with the low-level `tf.saved_model.load` *inside* a new
+`MirroredStrategy` scope, then calls the serving signature. With Keras 3 the Keras save writes a `.keras` zip, so the
+SavedModel comes from `model.export`; with Keras 2 it is `tf_keras`'s `model.save(dir)`.
+
+### Keras 3: `model.export` → `tf.saved_model.load` in the scope"""),
+("code", """another_strategy = tf.distribute.MirroredStrategy(replica_devices)
+with another_strategy.scope():
+    loaded = tf.saved_model.load(str(artifacts["keras .export(dir)"]))
+inference_func = loaded.signatures["serving_default"]
+print("callable:", callable(loaded), "| signatures:", list(loaded.signatures))
+print("outputs:", list(inference_func.structured_outputs))
+print("variables:", {type(v).__name__ for v in loaded.variables}, "on", len(loaded.variables[0].values), "devices")"""),
+("md", """The seed calls the function in a distributed manner: `strategy.run` on each batch of a distributed dataset.
+Each replica gets 8 of the 16 images; `experimental_local_results` returns the 2 per-replica results in replica order,
+and concatenating them gives the 16 logits back."""),
+("code", """dist_dataset = another_strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x))
+for batch in dist_dataset:
+    result = another_strategy.run(inference_func, args=(batch,))
+print("per replica:", [tuple(t.shape) for t in another_strategy.experimental_local_results(result["output_0"])])
+logits = tf.concat(another_strategy.experimental_local_results(result["output_0"]), axis=0)
+k3_seed_diff = roundtrip.max_abs_diff(reference["keras"], logits)
+print("max abs diff vs the original model:", k3_seed_diff)
+assert k3_seed_diff <= 1e-6"""),
+("md", """Outside the scope the same function can also be called directly on the whole batch. *Inside* the scope it cannot:
+the restored graph refuses a direct call with an error about cross-replica and in-replica contexts. Inside a scope,
+go through `strategy.run` (or a Keras wrapper such as `TFSMLayer`, whose `predict` does that for you)."""),
+("code", """k3_direct_diff = roundtrip.max_abs_diff(reference["keras"], inference_func(x))
+print("direct call outside the scope, max abs diff:", k3_direct_diff)
+
+try:
+    with another_strategy.scope():
+        inference_func(x)
+except tf.errors.InvalidArgumentError as err:
+    in_scope_error = err
+    print(type(err).__name__ + ":", re.search(r"Trying to access a placeholder.*?context\\.", str(err)).group())
+else:
+    raise AssertionError("expected the direct call inside the scope to fail")"""),
+("md", """### Keras 2: `tf_keras` `model.save(dir)` → `tf.saved_model.load` in the scope
+
+The same steps on the `tf_keras` SavedModel. It also restores a callable object (`loaded(x)` works), but the seed's
+route is the signature, whose output is named after the last layer."""),
+("code", """with another_strategy.scope():
+    tfk_loaded = tf.saved_model.load(str(artifacts["tf_keras .save(dir)"]))
+tfk_func = tfk_loaded.signatures["serving_default"]
+print("callable:", callable(tfk_loaded), "| outputs:", list(tfk_func.structured_outputs))
+
+for batch in dist_dataset:
+    tfk_result = another_strategy.run(tfk_func, args=(batch,))
+tfk_logits = tf.concat(another_strategy.experimental_local_results(one_output(tfk_result)), axis=0)
+tfk_seed_diff = roundtrip.max_abs_diff(reference["tf_keras"], tfk_logits)
+print("max abs diff vs the original tf_keras model:", tfk_seed_diff)
+assert tfk_seed_diff <= 1e-6"""),
+("code", """import shutil
+
+shutil.rmtree(tmp)
+print("temporary artifacts removed:", not tmp.exists())"""),
+("md", """## What we verified"""),
+("code", """EXPECTED = {  # (saver, loader) → result, row by row as printed above
+    "keras .save(.keras)": ["✅", "OSError", "OSError", "TypeError", "ValueError"],
+    "keras .export(dir)": ["ValueError", "✅", "✅", "AttributeError", "ValueError"],
+    "tf.saved_model.save": ["ValueError", "✅", "✅", "AttributeError", "ValueError"],
+    "tf_keras .save(dir)": ["ValueError", "✅", "✅", "✅", "✅"],
+    "keras .save_weights": ["✅", "OSError", "OSError", "✅", "ValueError"],
+}
+assert {saver: [matrix[saver, name] for name in loaders] for saver in artifacts} == EXPECTED
+assert all(matrix[saver, "tf.saved_model.load"] == matrix[saver, "keras TFSMLayer"] == "✅"
+           for saver in ["keras .export(dir)", "tf.saved_model.save", "tf_keras .save(dir)"])
+assert "_UserObject" in str(errors["keras .export(dir)", "tf_keras load_model"])
+assert "Signature name has to be specified" in str(errors["keras .export(dir)", "hub.KerasLayer"])
+assert notes == {(WEIGHTS, "tf_keras load_model"): [
+    "Skipping variable loading for optimizer 'Adam', because it has 13 variables whereas the saved optimizer has 14 variables. "]}
+assert k3_seed_diff <= 1e-6 and k3_direct_diff <= 1e-6 and tfk_seed_diff <= 1e-6
+assert "cross-replica context in an in-replica context" in str(in_scope_error)
+assert not tmp.exists()
+print("✓ each saver's own loader works: .keras → keras.load_model, tf_keras SavedModel → tf_keras.load_model")
+print("✓ tf.saved_model.load and TFSMLayer read every SavedModel (Keras 3 export, tf.saved_model.save, tf_keras)")
+print("✓ Keras 3 load_model refuses SavedModels; tf_keras can't revive Keras 3 ones; hub needs signature= for them")
+print("✓ Keras 3 .weights.h5 loads into the same architecture in Keras 3 and in tf_keras (which skips the Adam state)")
+print("✓ seed's mix: export / tf_keras save → tf.saved_model.load in a MirroredStrategy scope → strategy.run, diff 0.0")
+print("✓ a loaded signature called directly inside the scope fails; outside the scope it works")"""),
+]
+print(build(F, cells))
