@@ -11,6 +11,21 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+
+def _show_figures_inline() -> None:
+    """In IPython/Jupyter, render returned Figures as PNG (what ``%matplotlib inline`` sets up)."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        select_figure_formats(shell, {"png"})
+
+
+_show_figures_inline()
+
 __all__ = ["show_digits", "class_histogram", "loss_curves"]
 
 
