@@ -1,0 +1,259 @@
+from nbtemplate import SETUP, SETUP_MD, build, header
+
+F = "05_local_io_device.ipynb"
+cells = [
+("md", header(F, "05 · Saving from a remote worker: `experimental_io_device`",
+ "A model whose variables live on another TensorFlow host cannot save to (or load from) a local path the usual way. "
+ "We start a real remote worker on this machine and fix it with `experimental_io_device='/job:localhost'`.",
+ ["how to start a `tf.distribute.Server`, connect to it, and place a model's variables on it",
+  "why saving to a local path fails **on the worker**, and the error you get",
+  "`SaveOptions` / `LoadOptions(experimental_io_device='/job:localhost')`: files written and read by the notebook's process",
+  "which Keras 3 APIs accept those options (`tf.saved_model.save`, `ExportArchive`) and which refuse or ignore them",
+  "the seed's Keras 2 way: `tf_keras` `model.save(dir, options=...)` and `load_model(dir, options=...)`",
+  "how this maps to Cloud TPU"],
+ "about 40 s")),
+("md", SETUP_MD),
+("code", SETUP),
+("md", """### Devices and imports
+
+As in every notebook of this collection, the CPU is split into 2 logical devices before TensorFlow starts
+(see notebook 01). This lesson's model will not live on them, though: it lives on a remote worker."""),
+("code", """import tensorflow as tf
+
+from helpers import devices
+
+replica_devices = devices.split_cpu(2)
+print(replica_devices)"""),
+("code", """import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from helpers import data, models, remote, roundtrip
+
+tf.get_logger().setLevel("ERROR")
+print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
+print("MNIST source:", data.prepare(log=None))"""),
+("md", """## A remote worker with its own filesystem view
+
+With a Cloud TPU Node the accelerators hang off *other hosts*: TensorFlow addresses them as `/job:worker/...`, while the
+Python process you type into is `/job:localhost`. We reproduce that shape on one machine:
+`helpers.remote.start_worker()` starts a `tf.distribute.Server` (job `worker`, one task) in a subprocess on a free local
+port, **with its own working directory** (a fresh temp dir), and waits until the port accepts connections.
+Both processes share one disk here, but a *relative* path means a different folder to each of them — just as a local path
+on your VM means nothing to a TPU host."""),
+("code", """worker = remote.start_worker()  # tf.distribute.Server in a subprocess; stopped at the end (and at exit, at the latest)
+print(worker)"""),
+("md", """Everything this notebook writes goes to a temp dir, which becomes the notebook's working directory, so the relative
+paths below resolve there. The worker resolves them against *its* directory:"""),
+("code", """notebook_dir = Path.cwd()
+tmp = Path(tempfile.mkdtemp(prefix="nb05-"))
+os.chdir(tmp)
+
+
+def tree(root):
+    \"\"\"Every file and folder under root, relative to it.\"\"\"
+    return sorted(p.relative_to(root).as_posix() for p in Path(root).rglob("*"))
+
+
+print("same working directory as the worker:", Path.cwd().resolve() == worker.workdir.resolve())
+print("both empty:", tree(tmp) == tree(worker.workdir) == [])"""),
+("md", """### Connect and place the model on the worker
+
+`experimental_connect_to_cluster` makes the worker's devices available to this process. It changes TensorFlow's
+context for the rest of the kernel, which is why this notebook connects once and keeps the remote part to the end.
+A `OneDeviceStrategy` on the worker's CPU puts every variable created in its scope there."""),
+("code", """tf.config.experimental_connect_to_cluster(tf.train.ClusterSpec(worker.cluster_spec))
+for device in tf.config.list_logical_devices():
+    print(device.name)
+print("a tensor created here lives on", tf.constant(0.0).device)"""),
+("code", """strategy = tf.distribute.OneDeviceStrategy(worker.device)
+keras.utils.set_random_seed(0)
+model = models.get_model(strategy)
+kernel = model.layers[0].kernel
+print(type(kernel.value).__name__, "on", kernel.value.device)"""),
+("md", """A few training steps (20 batches of 64) so the model and its optimizer hold real state; the computation runs on the worker."""),
+("code", """train_dataset, eval_dataset = data.get_data(strategy, repeat=True)
+history = model.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=0)
+x, y = next(iter(eval_dataset))  # 64 test digits
+reference = model.predict(x, verbose=0)
+accuracy = float(np.mean(reference.argmax(axis=1) == y.numpy()))
+print(f"loss after 20 steps: {history.history['loss'][-1]:.2f}; accuracy on 64 test digits: {accuracy:.2f}")"""),
+("md", """## Saving to a local path fails on the worker
+
+`tf.saved_model.save` creates the folder from this process, then asks each device that holds variables to write its
+part of the checkpoint (op `SaveV2`). The worker runs `SaveV2` against a path relative to *its* working directory, where
+`no_io_device/variables/` does not exist. The full message is long (tracebacks, gRPC details) and its layout varies from run to run, so we print its stable parts:"""),
+("code", """def explain(err):
+    \"\"\"The error type, the first 'No such file' reason, the failing op and the job that raised it.\"\"\"
+    message = str(err)
+    reason = re.search(r"(\\S+; No such file or directory)", message)
+    op = re.search(r"\\{\\{node (\\w+)\\}\\}", message)
+    job = re.search(r"remote target (/job:\\w+)", message)
+    print(f"{type(err).__name__}: {reason and reason.group(1)}")
+    print(f"raised by op {op and op.group(1)} on {job and job.group(1)}")
+    return type(err).__name__, reason and reason.group(1), job and job.group(1)
+
+
+try:
+    tf.saved_model.save(model, "no_io_device")
+except tf.errors.NotFoundError as err:
+    save_failure = explain(err)
+else:
+    raise AssertionError("expected the save to fail on the worker")"""),
+("md", """What did land? Checkpoints are written in shards, one per device with something to save. The shard written from this
+process (it holds the checkpoint's object graph) is here, unfinished; the worker's shard, with the model's variables, is
+missing, and the worker's own directory stayed empty:"""),
+("code", """print("notebook's dir:", *tree(tmp), sep="\\n  ")
+print("worker's dir:", tree(worker.workdir))"""),
+("md", """## `experimental_io_device='/job:localhost'`
+
+`SaveOptions(experimental_io_device=...)` names the device that accesses the filesystem *for all variables*
+(by default, the docstring says, "for each variable the filesystem is accessed from the CPU:0 device of the host where that
+variable is assigned"). With `/job:localhost` the variable values travel to this process, which writes them:"""),
+("code", """local_io = tf.saved_model.SaveOptions(experimental_io_device="/job:localhost")
+tf.saved_model.save(model, "saved_model", options=local_io)
+print(*tree(tmp / "saved_model"), sep="\\n")"""),
+("md", """Loading is the mirror image. Inside the worker's strategy scope, a load without options asks the worker to read
+`saved_model/variables/...` from its own directory, and TensorFlow's error already suggests the fix:"""),
+("code", """try:
+    with strategy.scope():
+        tf.saved_model.load("saved_model")
+except FileNotFoundError as err:  # the message sometimes ends in op details; print its stable parts
+    message = str(err)
+    files = re.search(r"Failed to find any matching files for (\\S+)", message)
+    load_hint = re.search(r"Consider setting .*", message)
+    load_error = f"{type(err).__name__}: ... Failed to find any matching files for {files and files.group(1)}"
+    print(load_error)
+    print("hint:", load_hint and load_hint.group(0))
+else:
+    raise AssertionError("expected the load to fail on the worker")"""),
+("md", """With `LoadOptions(experimental_io_device='/job:localhost')` this process reads the files and the values go to the
+worker's variables. We first read the restored values back and compare them with the model's weights. That check also
+*waits* for the restore to reach the worker: in our runs on TF 2.21, calling the signature straight after the load
+sometimes ran before the values had arrived (`InvalidArgumentError: Input to reshape is a tensor with 0 values, but the
+requested shape has 32`, or `In[1] is not a matrix`), while a call after reading the variables always matched."""),
+("code", """def restored_values_match(variables, reference_model):
+    \"\"\"Read the restored variables (waiting for them) and compare them with the model's weights, matched by shape.\"\"\"
+    expected = {tuple(w.shape): w.numpy() for w in reference_model.weights}
+    return len(variables) == len(expected) and all(
+        np.array_equal(v.numpy(), expected[tuple(v.shape)]) for v in variables)
+
+
+local_load = tf.saved_model.LoadOptions(experimental_io_device="/job:localhost")
+with strategy.scope():
+    loaded = tf.saved_model.load("saved_model", options=local_load)
+serve = loaded.signatures["serving_default"]
+print(len(serve.variables), "variables restored on", serve.variables[0].device)
+saved_model_values_match = restored_values_match(serve.variables, model)
+print("restored values equal the model's weights:", saved_model_values_match)
+saved_model_diff = roundtrip.max_abs_diff(reference, serve(x))
+print("max abs diff vs the model's predictions:", saved_model_diff)"""),
+("md", """## Keras 3: options only through `tf.saved_model`
+
+Keras 3 (`keras`, which is `tf.keras` here) has no `options` argument in `model.save` or `keras.models.load_model`:"""),
+("code", """keras_refusals = {}
+for name, call in [
+    ("model.save", lambda: model.save("model.keras", options=local_io)),
+    ("keras.models.load_model", lambda: keras.models.load_model("model.keras", options=local_load)),
+]:
+    try:
+        call()
+    except (ValueError, TypeError) as err:
+        keras_refusals[name] = f"{type(err).__name__}: {err}"
+        print(f"{name}: {keras_refusals[name]}")
+    else:
+        raise AssertionError(f"{name} accepted options")"""),
+("md", """`model.export(...)` does take `**kwargs`, but it does not hand `options` to the writer: the export fails on the worker
+exactly like the plain save did."""),
+("code", """try:
+    model.export("exported", options=local_io, verbose=False)
+except tf.errors.NotFoundError as err:
+    export_failure = explain(err)
+else:
+    raise AssertionError("expected model.export to ignore options and fail on the worker")"""),
+("md", """The export machinery underneath, `keras.export.ExportArchive`, does accept them in `write_out`. We write to a fresh
+folder: the failed export left a partial `exported/` behind, as the failed save did."""),
+("code", """archive = keras.export.ExportArchive()
+archive.track_and_add_endpoint("serve", model, [tf.TensorSpec((None, 28, 28, 1), tf.float32)])
+archive.write_out("exported_archive", options=local_io, verbose=False)
+print(*tree(tmp / "exported_archive"), sep="\\n")
+with strategy.scope():
+    exported = tf.saved_model.load("exported_archive", options=local_load)
+export_values_match = restored_values_match(exported.variables, model)
+print("restored values equal the model's weights:", export_values_match)
+export_diff = roundtrip.max_abs_diff(reference, exported.serve(x))
+print("max abs diff:", export_diff)"""),
+("md", """The native `.keras` file needs no I/O device at all: Keras writes the zip from Python, in this process, after reading the
+variable values. Loaded inside the scope, the variables go back to the worker:"""),
+("code", """model.save("model.keras")
+with strategy.scope():
+    reloaded = keras.models.load_model("model.keras")
+keras_file_diff = roundtrip.max_abs_diff(reference, reloaded.predict(x, verbose=0))
+print("reloaded kernel on", reloaded.layers[0].kernel.value.device)
+print("max abs diff:", keras_file_diff)"""),
+("md", """## The seed's Keras 2 way: `tf_keras`
+
+The original tutorial passes the options straight to `model.save` and `load_model`. That still works with the Keras 2
+package, imported explicitly (we do not set `TF_USE_LEGACY_KERAS`):"""),
+("code", """import tf_keras
+
+tf_keras.utils.set_random_seed(0)
+legacy = models.get_model(strategy, keras=tf_keras)
+legacy.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=0)
+legacy_reference = legacy.predict(x, verbose=0)
+legacy.save("legacy_saved_model", options=local_io)
+with strategy.scope():
+    legacy_loaded = tf_keras.models.load_model("legacy_saved_model", options=local_load)
+legacy_diff = roundtrip.max_abs_diff(legacy_reference, legacy_loaded.predict(x, verbose=0))
+print("tf_keras kernel on", legacy_loaded.layers[0].kernel.device)
+print("max abs diff:", legacy_diff)"""),
+("md", """## What this means on Cloud TPU
+
+- With a TPU Node (for example the older Colab TPU runtime), `TPUStrategy` connects to the TPU's host machines as `/job:worker` tasks, and the VM running your
+  notebook is `/job:localhost`: the same split as above. The hosts have their own filesystems. (On a TPU VM your Python
+  process runs on the TPU host itself.)
+- A **local path** (`/tmp/model`, a relative path) is visible only to the machine it is on. Saving variables that live on
+  the workers to such a path is the failure shown above; pass
+  `SaveOptions(experimental_io_device='/job:localhost')` / `LoadOptions(experimental_io_device='/job:localhost')`
+  so that the VM does the file I/O.
+- A **Cloud Storage path** (`gs://bucket/...`) is reachable from both sides (given permissions), so saving there needs
+  no I/O device.
+- In Keras 3 the options go through `tf.saved_model.save` / `tf.saved_model.load` (or `ExportArchive.write_out`);
+  `model.save` / `load_model` refuse them and `model.export` does not pass them on.
+
+## Stop the worker
+
+The worker is stopped here. Had a cell failed and the kernel been shut down instead, it would still end:
+`RemoteWorker` registers `stop()` to run at interpreter exit, and the server process exits by itself when the process
+that started it is gone. The TensorFlow context still lists the worker, so this kernel should run no more remote ops."""),
+("code", """worker.stop()
+os.chdir(notebook_dir)
+shutil.rmtree(tmp)
+print(worker)"""),
+("md", """## What we verified"""),
+("code", """assert not worker.alive() and not tmp.exists()
+assert kernel.value.device == "/job:worker/replica:0/task:0/device:CPU:0"
+assert save_failure == ("NotFoundError", "no_io_device/variables/variables_temp; No such file or directory", "/job:worker")
+assert export_failure[0] == "NotFoundError" and export_failure[2] == "/job:worker"
+assert load_error == "FileNotFoundError: ... Failed to find any matching files for saved_model/variables/variables"
+assert "experimental_io_device" in load_hint.group(0) and "/job:localhost" in load_hint.group(0)
+assert keras_refusals["model.save"] == "ValueError: The following argument(s) are not supported: ['options']"
+assert keras_refusals["keras.models.load_model"].startswith("TypeError:")
+assert "'options'" in keras_refusals["keras.models.load_model"]
+assert saved_model_values_match and export_values_match
+assert saved_model_diff == export_diff == keras_file_diff == legacy_diff == 0.0
+assert serve.variables[0].device.startswith("/job:worker/")
+assert legacy_loaded.layers[0].kernel.device.startswith("/job:worker/")
+print("✓ the model's variables lived on the remote worker (/job:worker)")
+print("✓ saving to a relative path without an I/O device failed on the worker: NotFoundError ... SaveV2")
+print("✓ with experimental_io_device='/job:localhost' the SavedModel was written here and loaded back on the worker")
+print("✓ Keras 3: model.save/load_model refuse options, model.export ignores them, ExportArchive.write_out takes them")
+print("✓ tf_keras: model.save(dir, options=...) and load_model(dir, options=...) work as in the seed")
+print("✓ every round trip gave identical predictions (max abs diff 0.0); the worker process is gone")"""),
+]
+print(build(F, cells))
