@@ -177,7 +177,7 @@ except tf.errors.NotFoundError as err:
 else:
     raise AssertionError("expected model.export to ignore options and fail on the worker")"""),
 ("md", """The export machinery underneath, `keras.export.ExportArchive`, does accept them in `write_out`. We write to a fresh
-folder: the failed export left a partial `exported/` behind, as the failed save did."""),
+folder, since the failed export may have left a partial `exported/` behind (the failed save did)."""),
 ("code", """archive = keras.export.ExportArchive()
 archive.track_and_add_endpoint("serve", model, [tf.TensorSpec((None, 28, 28, 1), tf.float32)])
 archive.write_out("exported_archive", options=local_io, verbose=False)
