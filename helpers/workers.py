@@ -75,12 +75,17 @@ class ProcessGroup:
             raise ValueError("cmd is empty")
         full_env = {**os.environ, **(env or {})}
         out = open(log, "w") if log is not None else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(
+                list(cmd), env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        except BaseException:
+            if log is not None:
+                out.close()
+            raise
         if log is not None:
             self._logs.append(out)
-        proc = subprocess.Popen(
-            list(cmd), env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
         self.procs.append(proc)
         return proc
 

@@ -52,3 +52,10 @@ def test_start_rejects_an_empty_command():
     with workers.ProcessGroup() as group:
         with pytest.raises(ValueError):
             group.start([])
+
+
+def test_a_command_that_cannot_start_leaves_nothing_open(tmp_path):
+    with workers.ProcessGroup() as group:
+        with pytest.raises(FileNotFoundError):
+            group.start([str(tmp_path / "no-such-program")], log=tmp_path / "x.log")
+        assert group.procs == [] and group._logs == []
