@@ -63,7 +63,9 @@ def class_histogram(counts: Mapping[str, Sequence[int]], title: str = "Examples 
     ax.set_xlabel("digit")
     ax.set_ylabel("examples")
     ax.set_title(title)
-    ax.legend()
+    top = max(max(values) for values in counts.values())
+    ax.set_ylim(0, top * 1.3)  # room for the legend above the bars
+    ax.legend(loc="upper center", ncol=len(counts))
     fig.tight_layout()
     return fig
 
