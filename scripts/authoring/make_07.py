@@ -120,6 +120,9 @@ taken at the end of each epoch loses at most one epoch of work."""),
 ("code", """ctl_curves = {f"attempt {a}": multiworker.step_losses(multiworker.events(ctl_dir / f"attempt{a}-worker0.log")) for a in (1, 2)}
 print({label: (steps[0], steps[-1]) for label, (steps, _) in ctl_curves.items()})
 plots.loss_curves(ctl_curves, title="Route A: loss per global step, across the restart")"""),
+("md", """The curves overlap at steps 6–7 but do not coincide: the input iterator is not part of this backup, so attempt 2 starts
+reading the dataset from its first batch again. Only the model, the optimizer (with its step counter) and the epoch number
+were restored."""),
 ("md", """### Load the chief's model in this process
 
 The chief saved `model.keras` and its own predictions on 16 fixed test digits; worker 1 saved to a temporary dir and removed
