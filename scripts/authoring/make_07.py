@@ -172,10 +172,8 @@ print(f"test accuracy after 15 steps: {tfk_accuracy:.1f}")"""),
 
 Saving a tf_keras model runs collective ops across the workers. If only the chief saves (and worker 1 just waits for the
 chief's file), the chief blocks inside the save waiting for a partner that never joins. We give it 10 s and then stop both.
-Two things we observed in separate runs (not executed here): if worker 1 exits instead of waiting, the chief's save fails
-with `UnavailableError` once the cluster notices the missing heartbeats; and a chief-only save of route A's Keras 3 `.keras`
-file finished without blocking. Saving on every worker is still the rule to follow: it costs little, and it stays correct
-for formats and versions that do run collectives."""),
+The rule that follows: every worker calls save, the chief to the real path, the others to temporary dirs they delete, as
+routes A and B do above."""),
 ("code", """chief_only = tmp / "chief-only"
 chief_only.mkdir()
 with workers.ProcessGroup() as group:
@@ -204,8 +202,8 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
     src = inspect.getsource(cb)
     print(f"{name:9} BackupAndRestore mentions chief/worker/distribute:",
           [word for word in ("chief", "worker", "distribute") if word in src])"""),
-("md", """So with Keras 3, every worker would write the same files in a shared `backup_dir` (measured separately: a lock error,
-`BlockingIOError ... unable to lock file`; one dir per worker avoids it but then nothing decides which copy is the truth).
+("md", """So with Keras 3, every worker would treat a shared `backup_dir` as its own and write the same files into it, and nothing
+decides which copy is the truth. (We cannot run that here, since Keras 3 `fit` itself fails multi-worker, see above.)
 Until Keras 3 `fit` works multi-worker, back up the way route A does: `tf.train.CheckpointManager`, chief to the shared dir,
 the others to temporary dirs, everyone restoring from `tf.train.latest_checkpoint(shared_dir)`."""),
 ("md", """## On a real cluster
