@@ -11,7 +11,8 @@ decides that from ``PYTEST_CURRENT_TEST``; we set that variable for the kernel s
 stored outputs hold exactly the streams the test run produces.
 
 Stored notebooks are normalised so re-recording adds no noise: sorted keys, indent 1,
-execution counts 1..n, no per-cell timing metadata, a fixed kernelspec.
+execution counts 1..n, consecutive stream chunks joined, no per-cell timing metadata, a
+fixed kernelspec.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
         if cell.cell_type == "code":
+            cell.outputs = _merge_streams(cell.outputs)
             if cell.outputs or cell.get("execution_count"):
                 count += 1
                 cell.execution_count = count
@@ -57,6 +59,18 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             else:
                 cell.execution_count = None
     return nb
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stdout (or stderr) chunks: how a print is split depends on flush timing."""
+    merged: list = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == out.get("name")):
+            merged[-1]["text"] = merged[-1]["text"] + out["text"]
+        else:
+            merged.append(out)
+    return merged
 
 
 def write(nb: nbformat.NotebookNode, path: Path) -> None:

@@ -75,7 +75,9 @@ Its structure, printed as shapes and dtypes:"""),
 
 
 def describe(structure):
-    return tf.nest.map_structure(lambda s: (tuple(s.shape), s.dtype.name), structure)
+    # shapes and dtypes of a (nested) signature structure; dict keys sorted, since their order can vary
+    described = tf.nest.map_structure(lambda s: (tuple(s.shape), s.dtype.name), structure)
+    return dict(sorted(described.items())) if isinstance(described, dict) else described
 
 
 args, kwargs = infer.structured_input_signature
