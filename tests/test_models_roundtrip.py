@@ -38,6 +38,13 @@ def test_get_model_rejects_bad_learning_rates(lr):
         models.get_model(learning_rate=lr)
 
 
+def test_dense_units_sets_the_hidden_width():
+    wide = models.get_model(dense_units=512)
+    assert wide.layers[-2].units == 512 and wide.count_params() == 2_774_858
+    with pytest.raises(ValueError, match="dense_units"):
+        models.get_model(dense_units=0)
+
+
 def test_max_abs_diff():
     assert roundtrip.max_abs_diff(np.zeros(3), np.array([0.0, -0.5, 0.25])) == 0.5
     assert roundtrip.max_abs_diff({"output_0": np.ones(2)}, np.ones(2)) == 0.0

@@ -46,27 +46,16 @@ print("MNIST source:", data.prepare(log=None))  # reuse, else download, else bui
 ("md", """## Two model sizes, two strategies
 
 The tutorial's CNN has a `Dense(64)` hidden layer; the *wide* variant has `Dense(512)`, so almost all of its extra
-parameters sit in one kernel. `build_model` is `helpers.models.get_model` with that width as a parameter
-(the assert checks that the 64-unit version has exactly the helper's parameter count).
+parameters sit in one kernel (`helpers.models.get_model(..., dense_units=512)`).
 
 We don't train: a save writes the same variables whatever their values, and none of these formats compresses
 (a `.keras` file is an uncompressed zip). But we do create Adam's state with `optimizer.build`, as the first training
 step would, so that the formats which keep the optimizer have its variables to write: `iterations`, the learning
 rate, and two moments per weight tensor."""),
 ("code", """def build_model(keras_module, strategy, dense_units):
-    \"\"\"The tutorial CNN with a `Dense(dense_units)` hidden layer, compiled, Adam state created, under `strategy`.\"\"\"
-    K = keras_module
+    \"\"\"The tutorial CNN (helpers.models.get_model) with a `Dense(dense_units)` hidden layer and Adam's state created.\"\"\"
+    model = models.get_model(strategy, keras=keras_module, dense_units=dense_units)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = K.Sequential([
-            K.Input(shape=(28, 28, 1)),
-            K.layers.Conv2D(32, 3, activation="relu"),
-            K.layers.MaxPooling2D(),
-            K.layers.Flatten(),
-            K.layers.Dense(dense_units, activation="relu"),
-            K.layers.Dense(10),
-        ])
-        model.compile(loss=K.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      optimizer=K.optimizers.Adam(1e-3), metrics=["accuracy"])
         model.optimizer.build(model.trainable_variables)
     return model
 
@@ -82,8 +71,7 @@ for size_name, units in SIZES.items():
     params[size_name] = model.count_params()
     n_opt = len(model.optimizer.variables)
     print(f"{size_name:<13} Dense({units}): {params[size_name]:>9,} parameters = {4 * params[size_name]:>10,} bytes "
-          f"of float32; {n_opt} optimizer variables (with the moments: {12 * params[size_name]:>10,} bytes)")
-assert params["tutorial CNN"] == models.get_model().count_params()"""),
+          f"of float32; {n_opt} optimizer variables (with the moments: {12 * params[size_name]:>10,} bytes)")"""),
 ("md", """A fixed batch of 16 test images checks that every load gives back the saved model's predictions."""),
 ("code", """_, eval_dataset = data.get_data()
 x_probe = next(iter(eval_dataset))[0][:16]
