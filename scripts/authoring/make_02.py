@@ -12,7 +12,7 @@ cells = [
   "that saving inside `strategy.scope()` works",
   "the seed tutorial's Keras 2 SavedModel directory through `tf_keras`, and why Keras 3's `model.save('a_directory')` "
   "raises (and the fix)"],
- "about 45–60 s")),
+ "about 25 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", """### Two replicas on one CPU
