@@ -8,6 +8,8 @@ One concern per module:
 - :mod:`helpers.roundtrip` – prediction / optimizer-state equality after a save → load
 - :mod:`helpers.plots`     – digit grids, class histograms, loss curves
 - :mod:`helpers.workers`   – start and always stop worker processes
+- :mod:`helpers.remote`    – a ``tf.distribute.Server`` in a subprocess (the local-I/O lesson, 05)
+- :mod:`helpers.multiworker` – the worker program for ``MultiWorkerMirroredStrategy`` (07)
 
 Modules are imported on demand so that ``import helpers`` never initialises TensorFlow.
 """
