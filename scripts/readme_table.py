@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-REPO = "tf-distribute-notebooks/save-and-load"
+sys.path.insert(0, str(ROOT / "scripts" / "authoring"))
+from nbtemplate import REPO  # noqa: E402  (the GitHub owner/name, set in one place)
 MARK, END = "<!-- notebook-table -->", "<!-- /notebook-table -->"
 
 

@@ -9,10 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts" / "authoring"))
 from nbrun import normalise  # noqa: E402
+from nbtemplate import REPO  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-REPO = "tf-distribute-notebooks/save-and-load"
 
 
 def _code(nb):
