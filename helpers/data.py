@@ -344,6 +344,11 @@ def get_data(
     without a strategy).  Train is ``map(scale).cache().shuffle().batch()`` (then
     ``repeat()`` if asked: use it with ``fit(steps_per_epoch=...)``); eval is
     ``map(scale).batch()``.  Notebook 01 builds this pipeline step by step.
+
+    ``shuffle(seed=...)`` makes the *sequence* of epochs repeatable, but every new iterator
+    over the returned dataset reshuffles: two ``fit`` calls (or a ``fit`` under a strategy,
+    which peeks at one batch first) see different batches.  To compare runs step by step,
+    freeze the batches first, e.g. ``train.take(n).cache()`` (notebook 02 does this).
     """
     import tensorflow_datasets as tfds
 

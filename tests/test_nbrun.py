@@ -1,0 +1,55 @@
+"""scripts/nbrun.py: `make run` / `make record` report failures and store clean notebooks."""
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import nbrun  # noqa: E402
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_run_reports_a_raising_cell_and_exits_non_zero(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(nbrun, "BUILD", tmp_path / "build")
+    good = _notebook(tmp_path / "01_good.ipynb", "print('hello')")
+    bad = _notebook(tmp_path / "02_bad.ipynb", "print('before')", "raise ValueError('boom')", "print('never')")
+    assert nbrun.main(["run", str(good), str(bad)]) == 1
+    table = capsys.readouterr().out
+    assert "01_good.ipynb" in table and "ok" in table
+    assert "02_bad.ipynb" in table and "FAILED" in table and "ValueError" in table
+    assert "1 ok, 1 failed" in table
+    executed = nbformat.read(tmp_path / "build" / "01_good.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "hello\n"
+
+
+def test_record_does_not_overwrite_a_failing_notebook(tmp_path, monkeypatch):
+    monkeypatch.setattr(nbrun, "BUILD", tmp_path / "build")
+    bad = _notebook(tmp_path / "03_bad.ipynb", "1 / 0")
+    before = bad.read_text()
+    assert nbrun.main(["record", str(bad)]) == 1
+    assert bad.read_text() == before
+    assert (tmp_path / "build" / "03_bad.ipynb").exists()
+
+
+def test_normalise_is_idempotent_and_joins_streams():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(1); print(2)")
+    cell.execution_count = 7
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="2\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text="warn\n")]
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00"}
+    nb.cells = [cell]
+    once = nbrun.normalise(nb)
+    assert [o["text"] for o in once.cells[0].outputs] == ["1\n2\n", "warn\n"]
+    assert once.cells[0].execution_count == 1 and "execution" not in once.cells[0].metadata
+    assert once.cells[0].id == "cell-00"
+    twice = nbrun.normalise(nbformat.from_dict(once))
+    assert twice == once
