@@ -74,3 +74,19 @@ def test_readme_lists_every_notebook():
     readme = (ROOT / "README.md").read_text()
     for path in NOTEBOOKS:
         assert f"notebooks/{path.name}" in readme, f"README does not list {path.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_generator_reproduces_the_committed_cells(path, tmp_path):
+    """scripts/authoring/make_NN.py is the diffable source: it must still produce exactly these cells."""
+    import os
+    import subprocess
+
+    generator = ROOT / "scripts" / "authoring" / f"make_{path.name[:2]}.py"
+    assert generator.exists(), f"no generator {generator.name}"
+    subprocess.run([sys.executable, generator.name], cwd=generator.parent, check=True, timeout=60,
+                   capture_output=True, env={**os.environ, "NB_OUT_DIR": str(tmp_path)})
+    generated = nbformat.read(tmp_path / path.name, as_version=4)
+    committed = nbformat.read(path, as_version=4)
+    assert [(c.cell_type, c.source) for c in generated.cells] == [(c.cell_type, c.source) for c in committed.cells], \
+        f"{path.name} and {generator.name} differ: regenerate and `make record NB={path.relative_to(ROOT)}`"

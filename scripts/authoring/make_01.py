@@ -1,4 +1,4 @@
-from nbtemplate import SETUP, SETUP_MD, build, header
+from nbtemplate import SETUP, SETUP_MD, SPLIT, build, header
 
 F = "01_data_prep.ipynb"
 cells = [
@@ -22,12 +22,7 @@ This has to happen **before** TensorFlow initialises its runtime, so it is the f
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 ```"""),
-("code", """import tensorflow as tf
-
-from helpers import devices
-
-replica_devices = devices.split_cpu(2)
-print(replica_devices)"""),
+("code", SPLIT),
 ("code", """import keras
 import numpy as np
 import tensorflow_datasets as tfds

@@ -1,4 +1,4 @@
-from nbtemplate import SETUP, SETUP_MD, build, header
+from nbtemplate import SETUP, SETUP_MD, SPLIT, SPLIT_MD, build, header
 
 F = "03_tf_saved_model.ipynb"
 cells = [
@@ -13,15 +13,8 @@ cells = [
  "about 25 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
-("md", """### Two replicas on one CPU
-
-As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts its runtime."""),
-("code", """import tensorflow as tf
-
-from helpers import devices
-
-replica_devices = devices.split_cpu(2)
-print(replica_devices)"""),
+("md", SPLIT_MD),
+("code", SPLIT),
 ("md", """Keras 3 (`import keras`, the same module as `tf.keras` here) is the main path. The seed tutorial's Keras 2 way,
 used in the last section, goes through an explicit `import tf_keras`; both live in one process."""),
 ("code", """import tempfile

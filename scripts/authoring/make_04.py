@@ -1,4 +1,4 @@
-from nbtemplate import SETUP, SETUP_MD, build, header
+from nbtemplate import SETUP, SETUP_MD, SPLIT, build, header
 
 F = "04_mix_and_match.ipynb"
 cells = [
@@ -16,12 +16,7 @@ cells = [
 ("md", """### Two replicas on one CPU
 
 As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts, so `MirroredStrategy` has 2 replicas."""),
-("code", """import tensorflow as tf
-
-from helpers import devices
-
-replica_devices = devices.split_cpu(2)
-print(replica_devices)"""),
+("code", SPLIT),
 ("code", """import logging
 import re
 import tempfile

@@ -1,4 +1,4 @@
-from nbtemplate import SETUP, SETUP_MD, build, header
+from nbtemplate import SETUP, SETUP_MD, SPLIT, build, header
 
 F = "05_local_io_device.ipynb"
 cells = [
@@ -18,12 +18,7 @@ cells = [
 
 As in every notebook of this collection, the CPU is split into 2 logical devices before TensorFlow starts
 (see notebook 01). This lesson's model will not live on them, though: it lives on a remote worker."""),
-("code", """import tensorflow as tf
-
-from helpers import devices
-
-replica_devices = devices.split_cpu(2)
-print(replica_devices)"""),
+("code", SPLIT),
 ("code", """import os
 import re
 import shutil

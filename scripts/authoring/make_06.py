@@ -1,4 +1,4 @@
-from nbtemplate import SETUP, SETUP_MD, build, header
+from nbtemplate import SETUP, SETUP_MD, SPLIT, build, header
 
 F = "06_subclassed_models.ipynb"
 cells = [
@@ -17,12 +17,7 @@ cells = [
 
 As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts, so `MirroredStrategy` has 2 replicas.
 This notebook uses the tutorial's tiny toy dataset, not MNIST."""),
-("code", """import tensorflow as tf
-
-from helpers import devices
-
-replica_devices = devices.split_cpu(2)
-print(replica_devices)"""),
+("code", SPLIT),
 ("code", """import json
 import sys
 import tempfile

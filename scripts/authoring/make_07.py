@@ -1,4 +1,4 @@
-from nbtemplate import SETUP, SETUP_MD, build, header
+from nbtemplate import SETUP, SETUP_MD, SPLIT, build, header
 
 F = "07_multi_worker.ipynb"
 cells = [
@@ -19,12 +19,7 @@ cells = [
 
 The notebook's own process only *loads* models; it uses 2 logical CPUs so that it can load under `MirroredStrategy` too.
 The workers are separate processes, each with its own TensorFlow runtime."""),
-("code", """import tensorflow as tf
-
-from helpers import devices
-
-replica_devices = devices.split_cpu(2)
-print(replica_devices)"""),
+("code", SPLIT),
 ("code", """import json
 import shutil
 import tempfile

@@ -1,4 +1,4 @@
-from nbtemplate import SETUP, SETUP_MD, build, header
+from nbtemplate import SETUP, SETUP_MD, SPLIT, SPLIT_MD, build, header
 
 F = "08_save_load_cost.ipynb"
 cells = [
@@ -15,15 +15,8 @@ cells = [
  "about 25 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
-("md", """### Two replicas on one CPU
-
-As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts its runtime."""),
-("code", """import tensorflow as tf
-
-from helpers import devices
-
-replica_devices = devices.split_cpu(2)
-print(replica_devices)"""),
+("md", SPLIT_MD),
+("code", SPLIT),
 ("code", """import contextlib
 import os
 import shutil

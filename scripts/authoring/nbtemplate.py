@@ -5,6 +5,7 @@ outputs are then recorded with `make record NB=notebooks/NN_*.ipynb`.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -58,13 +59,29 @@ if "google.colab" in sys.modules:
 warnings.filterwarnings("ignore", message="`shuffle=True` was passed")'''
 
 
+SPLIT_MD = """### Two replicas on one CPU
+
+As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts its runtime."""
+
+SPLIT = """import tensorflow as tf
+
+from helpers import devices
+
+replica_devices = devices.split_cpu(2)
+print(replica_devices)"""
+
+
 def build(filename: str, cells: list[tuple[str, str]]) -> Path:
-    """Write notebooks/<filename> from (kind, source) pairs, kind 'md' or 'code'. Outputs are empty."""
+    """Write notebooks/<filename> from (kind, source) pairs, kind 'md' or 'code'. Outputs are empty.
+
+    ``NB_OUT_DIR`` redirects the output (tests/test_notebooks.py uses it to check that the
+    committed notebooks still match their generators).
+    """
     nb = nbformat.v4.new_notebook()
     for kind, src in cells:
         src = src.strip("\n")
         nb.cells.append(nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src))
     nb.metadata["colab"] = {"name": filename, "toc_visible": True}
-    path = ROOT / "notebooks" / filename
+    path = Path(os.environ.get("NB_OUT_DIR", ROOT / "notebooks")) / filename
     write(normalise(nb), path)
     return path
