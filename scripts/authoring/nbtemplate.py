@@ -44,7 +44,11 @@ def header(filename: str, title: str, purpose: str, learn: list[str], runtime: s
 SETUP_MD = """## Setup
 
 On Colab the next cell installs this collection's small `helpers` package (and the Keras 2 package `tf_keras`);
-locally, `make lab` / `make run` have already installed the pinned stack from `requirements.txt`, so it installs nothing."""
+locally, `make lab` / `make run` have already installed the pinned stack from `requirements.txt`, so it installs nothing.
+
+A number printed after **≈** (a loss, an accuracy, the tiny gap between two ways of computing the same thing) comes
+out of float32 arithmetic whose last digits depend on your CPU, so yours may differ in those digits; the cell's
+asserts check what the number means."""
 
 SETUP = f'''import os
 import sys
@@ -61,14 +65,15 @@ warnings.filterwarnings("ignore", message="`shuffle=True` was passed")'''
 
 SPLIT_MD = """### Two replicas on one CPU
 
-As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts its runtime."""
+As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts its runtime (on a GPU runtime the
+GPU is hidden, so every runtime runs the same lesson; notebook 01 says why)."""
 
 SPLIT = """import tensorflow as tf
 
 from helpers import devices
 
-replica_devices = devices.split_cpu(2)
-print(replica_devices)"""
+replica_devices = devices.use_cpu_replicas(2).devices
+print("replicas:", len(replica_devices))"""
 
 
 def build(filename: str, cells: list[tuple[str, str]]) -> Path:
