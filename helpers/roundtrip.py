@@ -109,7 +109,12 @@ class Closeness:
     rtol: float
 
     def __str__(self) -> str:
-        return f"equal up to float32 rounding (max abs diff ≈{self.max_abs_diff:.1g} ≤ {self.rtol:g} × max |value|)"
+        return f"equal up to float32 rounding (max abs diff ≈{_one_digit(self.max_abs_diff)} ≤ {_one_digit(self.rtol)} × max |value|)"
+
+
+def _one_digit(x: float) -> str:
+    """One significant digit, written out: 1.9e-06 -> "0.000002", 0.0 -> "0" (no exponent for a learner to decode)."""
+    return np.format_float_positional(np.float64(x), precision=1, fractional=False, trim="-")
 
 
 def assert_close(reference, candidate, rtol: float = RTOL, what: str = "results") -> Closeness:

@@ -77,7 +77,9 @@ history = model.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=0)
 x, y = next(iter(eval_dataset))  # 64 test digits
 reference = model.predict(x, verbose=0)
 accuracy = float(np.mean(reference.argmax(axis=1) == y.numpy()))
-print(f"loss after 20 steps: {history.history['loss'][-1]:.2f}; accuracy on 64 test digits: {accuracy:.2f}")"""),
+loss = history.history["loss"][-1]
+print("loss after 20 steps:", roundtrip.approx(loss, 2), "| accuracy on 64 test digits:", roundtrip.approx(accuracy, 2))
+assert loss < np.log(10) and accuracy > 0.5  # it learned: a uniform guess has loss ln 10 ≈ 2.30 and accuracy 0.1"""),
 ("md", """## Saving to a local path fails on the worker
 
 `tf.saved_model.save` creates the folder from this process, then asks each device that holds variables to write its
@@ -128,10 +130,15 @@ except FileNotFoundError as err:  # the message sometimes ends in op details; pr
 else:
     raise AssertionError("expected the load to fail on the worker")"""),
 ("md", """With `LoadOptions(experimental_io_device='/job:localhost')` this process reads the files and the values go to the
-worker's variables. We first read the restored values back and compare them with the model's weights. That check also
-*waits* for the restore to reach the worker: in our runs on TF 2.21, calling the signature straight after the load
-sometimes ran before the values had arrived (`InvalidArgumentError: Input to reshape is a tensor with 0 values, but the
-requested shape has 32`, or `In[1] is not a matrix`), while a call after reading the variables always matched."""),
+worker's variables. We first read the restored values back and compare them bit for bit with the model's weights.
+That check also *waits* for the restore to reach the worker: in our runs on TF 2.21, calling the signature straight
+after the load sometimes ran before the values had arrived (`InvalidArgumentError: Input to reshape is a tensor with 0
+values, but the requested shape has 32`, or `In[1] is not a matrix`), while a call after reading the variables always
+matched.
+
+The weights come back identical; the predictions are compared **up to float32 rounding**
+(`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest logit). The signature is another graph than the Keras
+model's `predict`, so it may add the same products in another order, and which last digits change depends on the CPU."""),
 ("code", """def restored_values_match(variables, reference_model):
     \"\"\"Read the restored variables (waiting for them) and compare them with the model's weights, matched by shape.\"\"\"
     expected = {tuple(w.shape): w.numpy() for w in reference_model.weights}
@@ -146,8 +153,8 @@ serve = loaded.signatures["serving_default"]
 print(len(serve.variables), "variables restored on", serve.variables[0].device)
 saved_model_values_match = restored_values_match(serve.variables, model)
 print("restored values equal the model's weights:", saved_model_values_match)
-saved_model_diff = roundtrip.max_abs_diff(reference, serve(x))
-print("max abs diff vs the model's predictions:", saved_model_diff)"""),
+saved_model_closeness = roundtrip.assert_close(reference, serve(x), what="predictions")
+print("predictions vs the model's:", saved_model_closeness)"""),
 ("md", """## Keras 3: options only through `tf.saved_model`
 
 Keras 3 (`keras`, which is `tf.keras` here) has no `options` argument in `model.save` or `keras.models.load_model`:"""),
@@ -181,16 +188,18 @@ with strategy.scope():
     exported = tf.saved_model.load("exported_archive", options=local_load)
 export_values_match = restored_values_match(exported.variables, model)
 print("restored values equal the model's weights:", export_values_match)
-export_diff = roundtrip.max_abs_diff(reference, exported.serve(x))
-print("max abs diff:", export_diff)"""),
+export_closeness = roundtrip.assert_close(reference, exported.serve(x), what="predictions")
+print("predictions:", export_closeness)"""),
 ("md", """The native `.keras` file needs no I/O device at all: Keras writes the zip from Python, in this process, after reading the
 variable values. Loaded inside the scope, the variables go back to the worker:"""),
 ("code", """model.save("model.keras")
 with strategy.scope():
     reloaded = keras.models.load_model("model.keras")
-keras_file_diff = roundtrip.max_abs_diff(reference, reloaded.predict(x, verbose=0))
 print("reloaded kernel on", reloaded.layers[0].kernel.value.device)
-print("max abs diff:", keras_file_diff)"""),
+keras_file_weights = roundtrip.assert_identical_weights(model, reloaded)
+print("weights bitwise identical:", keras_file_weights, "arrays")
+keras_file_closeness = roundtrip.assert_close(reference, reloaded.predict(x, verbose=0), what="predictions")
+print("predictions:", keras_file_closeness)"""),
 ("md", """## The seed's Keras 2 way: `tf_keras`
 
 The original tutorial passes the options straight to `model.save` and `load_model`. That still works with the Keras 2
@@ -204,9 +213,11 @@ legacy_reference = legacy.predict(x, verbose=0)
 legacy.save("legacy_saved_model", options=local_io)
 with strategy.scope():
     legacy_loaded = tf_keras.models.load_model("legacy_saved_model", options=local_load)
-legacy_diff = roundtrip.max_abs_diff(legacy_reference, legacy_loaded.predict(x, verbose=0))
 print("tf_keras kernel on", legacy_loaded.layers[0].kernel.device)
-print("max abs diff:", legacy_diff)"""),
+legacy_weights = roundtrip.assert_identical_weights(legacy, legacy_loaded)
+print("weights bitwise identical:", legacy_weights, "arrays")
+legacy_closeness = roundtrip.assert_close(legacy_reference, legacy_loaded.predict(x, verbose=0), what="predictions")
+print("predictions:", legacy_closeness)"""),
 ("md", """## What this means on Cloud TPU
 
 - With a TPU Node (for example the older Colab TPU runtime), `TPUStrategy` connects to the TPU's host machines as `/job:worker` tasks, and the VM running your
@@ -240,8 +251,9 @@ assert "experimental_io_device" in load_hint.group(0) and "/job:localhost" in lo
 assert keras_refusals["model.save"] == "ValueError: The following argument(s) are not supported: ['options']"
 assert keras_refusals["keras.models.load_model"].startswith("TypeError:")
 assert "'options'" in keras_refusals["keras.models.load_model"]
-assert saved_model_values_match and export_values_match
-assert saved_model_diff == export_diff == keras_file_diff == legacy_diff == 0.0
+assert saved_model_values_match and export_values_match and keras_file_weights == legacy_weights == 6
+assert all(c.max_abs_diff <= c.tolerance
+           for c in [saved_model_closeness, export_closeness, keras_file_closeness, legacy_closeness])
 assert serve.variables[0].device.startswith("/job:worker/")
 assert legacy_loaded.layers[0].kernel.device.startswith("/job:worker/")
 print("✓ the model's variables lived on the remote worker (/job:worker)")
@@ -249,6 +261,7 @@ print("✓ saving to a relative path without an I/O device failed on the worker:
 print("✓ with experimental_io_device='/job:localhost' the SavedModel was written here and loaded back on the worker")
 print("✓ Keras 3: model.save/load_model refuse options, model.export ignores them, ExportArchive.write_out takes them")
 print("✓ tf_keras: model.save(dir, options=...) and load_model(dir, options=...) work as in the seed")
-print("✓ every round trip gave identical predictions (max abs diff 0.0); the worker process is gone")"""),
+print("✓ every round trip restored the weights bitwise identical and predicted the same up to float32 rounding")
+print("✓ the worker process is gone")"""),
 ]
 print(build(F, cells))
