@@ -10,7 +10,7 @@ The same file is
   Routes: ``keras3-fit`` (Keras 3 ``model.fit``; reports its error), ``ctl`` (a Keras 3 model in a
   custom training loop with ``strategy.run`` and ``tf.train.CheckpointManager`` backups) and
   ``tf-keras`` (``tf_keras`` ``fit`` with ``BackupAndRestore``).  Every worker prints stable event
-  lines prefixed with ``MW|`` (epochs, global steps, rounded losses) and, at the end, every worker
+  lines prefixed with ``MW|`` (epochs, global steps, losses after ``≈``) and, at the end, every worker
   saves the model: task 0 (the chief) to ``DIR/model.keras`` plus its predictions on a fixed batch
   to ``DIR/predictions.npy``, the others to temporary directories that they remove.
 
@@ -54,6 +54,9 @@ __all__ = [
 ROUTES = ("keras3-fit", "ctl", "tf-keras")
 SAVE_MODES = ("all", "chief", "none")
 PREFIX = "MW| "
+#: Marks a loss in the event lines (``step 6 loss ≈1.9123``): float32 training results whose last digits
+#: depend on the CPU, like ``helpers.roundtrip.approx``; notebooks print them and nbval masks the digits.
+APPROX = "≈"
 #: Examples each worker process reads from MNIST (train / the fixed prediction batch).
 TRAIN_EXAMPLES = 2048
 PREDICT_EXAMPLES = 16
@@ -185,24 +188,29 @@ def kill_and_resume(route: str, workdir: str | os.PathLike, *, epochs: int = 3, 
 
 def events(log: str | os.PathLike) -> list[str]:
     """The ``MW|`` event lines of a worker's log, without the prefix."""
-    text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
+    text = Path(log).read_text(encoding="utf-8", errors="replace") if Path(log).exists() else ""
     return [line[len(PREFIX):] for line in text.splitlines() if line.startswith(PREFIX)]
 
 
 def step_losses(lines: Sequence[str]) -> tuple[list[int], list[float]]:
-    """``(global steps, losses)`` from ``step N loss X`` event lines."""
+    """``(global steps, losses)`` from ``step N loss ≈X`` event lines (the ``≈`` is optional)."""
     steps, losses = [], []
     for line in lines:
         words = line.split()
         if len(words) == 4 and words[0] == "step" and words[2] == "loss":
             steps.append(int(words[1]))
-            losses.append(float(words[3]))
+            losses.append(float(words[3].removeprefix(APPROX)))
     return steps, losses
 
 
 # --------------------------------------------------------------------------- worker side
 def _emit(message: str) -> None:
     print(PREFIX + message, flush=True)
+
+
+def _loss(value: float, digits: int) -> str:
+    """``≈2.08``: a loss as the event lines show it (its last digits depend on the CPU)."""
+    return f"{APPROX}{float(value):.{digits}f}"
 
 
 def _task_from_env() -> tuple[int, int]:
@@ -327,13 +335,13 @@ def _route_ctl(tf, strategy, args, task, x, y, probe) -> int:
         _emit(f"epoch {epoch}/{args.epochs} starts at step {int(optimizer.iterations.numpy())}")
         for step_in_epoch in range(1, args.steps_per_epoch + 1):
             loss = float(train_step(iterator))
-            _emit(f"step {int(optimizer.iterations.numpy())} loss {loss:.4f}")
+            _emit(f"step {int(optimizer.iterations.numpy())} loss {_loss(loss, 4)}")
             _pause(args, task, epoch, step_in_epoch)
         epoch_var.assign(epoch)
         manager.save()  # every worker writes (it may run collectives); only the chief's copy is kept
         if task != 0:
             shutil.rmtree(write_dir, ignore_errors=True)
-        _emit(f"epoch {epoch}/{args.epochs} done at step {int(optimizer.iterations.numpy())}, loss {loss:.2f}")
+        _emit(f"epoch {epoch}/{args.epochs} done at step {int(optimizer.iterations.numpy())}, loss {_loss(loss, 2)}")
     _save(model, args, task, probe, lambda m, p: m.save(p))
     return 0
 
@@ -357,12 +365,12 @@ def _route_tf_keras(tf, strategy, args, task, x, y, probe) -> int:
 
         def on_train_batch_end(self, batch, logs=None):
             self.step_in_epoch += 1
-            _emit(f"step {int(self.model.optimizer.iterations.numpy())} loss {logs['loss']:.4f}")
+            _emit(f"step {int(self.model.optimizer.iterations.numpy())} loss {_loss(logs['loss'], 4)}")
             _pause(args, task, self.epoch, self.step_in_epoch)
 
         def on_epoch_end(self, epoch, logs=None):
             _emit(f"epoch {epoch + 1}/{args.epochs} done at step {int(self.model.optimizer.iterations.numpy())}, "
-                  f"loss {logs['loss']:.2f}")
+                  f"loss {_loss(logs['loss'], 2)}")
 
     backup = tf_keras.callbacks.BackupAndRestore(backup_dir=os.path.join(args.workdir, "backup"))
     model.fit(ds, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, verbose=0,
@@ -382,6 +390,8 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pause-task", type=int, default=1)
     parser.add_argument("--save", choices=SAVE_MODES, default="all")
     args = parser.parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8")  # the event lines contain "≈"; events() reads UTF-8
     try:
         worker_command(args.route, args.workdir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                        pause_at=args.pause_at, pause_task=args.pause_task, save=args.save)

@@ -74,6 +74,17 @@ def test_events_and_step_losses(tmp_path):
     assert mw.events(tmp_path / "missing.log") == []
 
 
+def test_losses_are_printed_after_approx_and_parsed_back(tmp_path):
+    """Losses depend on the CPU in their last digits: the workers print them after "≈" (masked by nbval)."""
+    assert mw._loss(2.0812345, 2) == "≈2.08" and mw._loss(1.9123449, 4) == "≈1.9123"
+    log = tmp_path / "w.log"
+    log.write_text(f"MW| step 6 loss {mw._loss(1.9123, 4)}\nMW| epoch 2/3 done at step 10, loss ≈1.58\n"
+                   "MW| step 7 loss 1.5\n", encoding="utf-8")
+    lines = mw.events(log)
+    assert lines[1] == "epoch 2/3 done at step 10, loss ≈1.58"
+    assert mw.step_losses(lines) == ([6, 7], [1.9123, 1.5])
+
+
 def _run_cli(args, env_extra, cwd):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update(env_extra)

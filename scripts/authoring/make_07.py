@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 import tf_keras
 
-from helpers import data, multiworker, plots, workers
+from helpers import data, multiworker, plots, roundtrip, workers
 
 tf.get_logger().setLevel("ERROR")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__)
@@ -45,7 +45,8 @@ real ones are picked free at run time and never printed)."""),
 ("code", """print(json.dumps(json.loads(workers.tf_config([20001, 20002], index=1)), indent=1))"""),
 ("md", """The worker program is `helpers/multiworker.py` (`python -m helpers.multiworker --route ... --workdir ...`). Each worker
 trains on the same 2048 MNIST images (sharded between the workers), 32 per worker per step, seeds fixed, and prints stable
-event lines (`MW| epoch 2/3 starts at step 5`, `MW| step 6 loss 1.9123`) that we read back from its log.
+event lines (`MW| epoch 2/3 starts at step 5`, `MW| step 6 loss ≈1.9123`) that we read back from its log. The step numbers
+are exact; a loss comes out of float32 training, so the worker prints it after ≈.
 Every launch happens inside a `ProcessGroup`: leaving the `with` block, normally or on an error, terminates and reaps every
 process with bounded waits."""),
 ("code", """tmp = Path(tempfile.mkdtemp(prefix="multiworker-"))
@@ -121,7 +122,11 @@ were restored."""),
 ("md", """### Load the chief's model in this process
 
 The chief saved `model.keras` and its own predictions on 16 fixed test digits; worker 1 saved to a temporary dir and removed
-it. We load the file with no strategy and under a 2-replica `MirroredStrategy` and compare with what the chief computed."""),
+it. We load the file with no strategy and under a 2-replica `MirroredStrategy` and compare with what the chief computed.
+Both loads read the same bits from the file, so their weights are identical. Their predictions match the chief's up to
+float32 rounding, not bit for bit: the chief computed in another process under `MultiWorkerMirroredStrategy`, and a
+different execution path adds the same products in another order, so the last digits can differ (which ones depends on
+the CPU)."""),
 ("code", """probe, _ = next(iter(tfds.load("mnist", split="test[:16]", as_supervised=True).map(data.scale).batch(16)))
 test_ds = tfds.load("mnist", split="test", as_supervised=True).map(data.scale).batch(500)
 print(sorted(p.name for p in ctl_dir.iterdir() if not p.name.endswith(".log")))
@@ -130,10 +135,14 @@ plain = keras.saving.load_model(ctl_dir / "model.keras")
 mirrored = tf.distribute.MirroredStrategy(replica_devices)
 with mirrored.scope():
     in_scope = keras.saving.load_model(ctl_dir / "model.keras")
-ctl_diffs = [float(np.max(np.abs(m.predict(probe, verbose=0) - chief_ctl))) for m in (plain, in_scope)]
-print("max abs diff vs the chief's predictions (no strategy, MirroredStrategy):", [round(d, 6) for d in ctl_diffs])
+print("weight arrays identical in both loads:", roundtrip.assert_identical_weights(plain, in_scope))
+ctl_close = {name: roundtrip.assert_close(chief_ctl, m.predict(probe, verbose=0), what=f"{name} vs the chief")
+             for name, m in (("no strategy", plain), ("MirroredStrategy", in_scope))}
+for name, closeness in ctl_close.items():
+    print(f"{name:>16} vs the chief's predictions: {closeness}")
 ctl_accuracy = plain.evaluate(test_ds, verbose=0)[1]
-print(f"test accuracy after 15 steps: {ctl_accuracy:.1f}")"""),
+assert ctl_accuracy > 0.5
+print("test accuracy after 15 steps:", roundtrip.approx(ctl_accuracy, 2), "(> 0.5)")"""),
 ("md", """## Route B: `tf_keras` `fit` with `BackupAndRestore`
 
 The worker (`multiworker._route_tf_keras`) calls the Keras 2 `fit` with
@@ -159,10 +168,14 @@ print(sorted(p.name for p in tfk_dir.iterdir() if not p.name.endswith(".log")))
 plain_b = tf_keras.models.load_model(tfk_dir / "model")
 with mirrored.scope():
     in_scope_b = tf_keras.models.load_model(tfk_dir / "model")
-tfk_diffs = [float(np.max(np.abs(m.predict(probe, verbose=0) - chief_tfk))) for m in (plain_b, in_scope_b)]
-print("max abs diff vs the chief's predictions (no strategy, MirroredStrategy):", [round(d, 6) for d in tfk_diffs])
+print("weight arrays identical in both loads:", roundtrip.assert_identical_weights(plain_b, in_scope_b))
+tfk_close = {name: roundtrip.assert_close(chief_tfk, m.predict(probe, verbose=0), what=f"{name} vs the chief")
+             for name, m in (("no strategy", plain_b), ("MirroredStrategy", in_scope_b))}
+for name, closeness in tfk_close.items():
+    print(f"{name:>16} vs the chief's predictions: {closeness}")
 tfk_accuracy = plain_b.evaluate(test_ds, verbose=0)[1]
-print(f"test accuracy after 15 steps: {tfk_accuracy:.1f}")"""),
+assert tfk_accuracy > 0.5
+print("test accuracy after 15 steps:", roundtrip.approx(tfk_accuracy, 2), "(> 0.5)")"""),
 ("md", """## Why every worker saves
 
 Saving a tf_keras model runs collective ops across the workers. If only the chief saves (and worker 1 just waits for the
@@ -225,7 +238,7 @@ for curves, code, resumed in ((ctl_curves, chief_code, ctl_resume_codes), (tfk_c
     assert curves["attempt 1"][0][-1] == 7 and curves["attempt 2"][0][0] == 6 and curves["attempt 2"][0][-1] == 15
 assert chief_seconds < 60 and result.survivor_seconds < 60 and result.killed_code == -9
 assert ctl_alive == 0 and len(result.alive_after) == 0 and len(group.alive()) == 0
-assert max(ctl_diffs) <= 1e-6 and max(tfk_diffs) <= 1e-6
+assert all(c.max_abs_diff <= c.tolerance for c in [*ctl_close.values(), *tfk_close.values()])
 assert ctl_accuracy > 0.5 and tfk_accuracy > 0.5
 assert isinstance(blocked, multiworker.WorkerError)
 assert "chief" not in inspect.getsource(keras.callbacks.BackupAndRestore)
@@ -233,7 +246,8 @@ print("✓ Keras 3 fit under MultiWorkerMirroredStrategy fails on both workers (
 print("✓ routes A (Keras 3 + custom loop) and B (tf_keras fit) both train on 2 worker processes")
 print("✓ a SIGKILLed worker makes the survivor exit within 60 s; no process is left alive")
 print("✓ the restart resumed at epoch 2 with the step counter continuing at 6, for both routes")
-print("✓ the chief's saved models load with no strategy and under MirroredStrategy with the chief's exact predictions")
+print("✓ the chief's saved models load with no strategy and under MirroredStrategy: identical weights, and the chief's")
+print("  predictions up to float32 rounding; both test accuracies > 0.5 after 15 steps")
 print("✓ a chief-only tf_keras save blocks; Keras 3's BackupAndRestore has no multi-worker logic")"""),
 ]
 print(build(F, cells))
