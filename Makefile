@@ -26,6 +26,8 @@ PYTEST_WORKERS ?= 2
 # summation order the way another CPU does: oneDNN limited to AVX (no AVX2 / AVX-512 kernels) and one intra-op thread.
 # On the recording machine it changes raw float32 results (see CONTRIBUTING.md); checked outputs must not change.
 OTHER_CPU_ENV ?= ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
+# pytest-xdist hands whole files to its 2 workers in this order: the long notebooks (07, 08) first, so both finish together.
+NB_LONG_FIRST = $(shell printf '%s\n' $(NB) | sort -r)
 NBVAL := $(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: help install data run record test unit nbval nbval-other-cpu lab clean
@@ -52,9 +54,9 @@ record: data
 	$(PY) scripts/nbrun.py record $(NB)
 
 test: data
-	$(NBVAL) tests $(NB)
+	$(NBVAL) -m "not slow" $(NB_LONG_FIRST) tests
 	@echo "== second nbval pass, as on another CPU: $(OTHER_CPU_ENV) =="
-	env $(OTHER_CPU_ENV) $(NBVAL) $(NB)
+	env $(OTHER_CPU_ENV) $(NBVAL) $(NB_LONG_FIRST)
 
 unit: $(STAMP)
 	$(PY) -m pytest -c tests/pytest.ini --rootdir=. tests
@@ -63,7 +65,7 @@ nbval: data
 	$(NBVAL) $(NB)
 
 nbval-other-cpu: data
-	env $(OTHER_CPU_ENV) $(NBVAL) $(NB)
+	env $(OTHER_CPU_ENV) $(NBVAL) $(NB_LONG_FIRST)
 
 lab: data
 	$(PY) -m jupyter lab notebooks
