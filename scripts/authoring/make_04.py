@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow_hub as hub
 import tf_keras
+from packaging.version import Version
 
 from helpers import data, models, roundtrip
 
@@ -236,6 +237,8 @@ for (path, loader_name), messages in notes.items():
 
 - **`keras.models.load_model`** reads only its own `.keras` files (and, through `load_weights`, its weights);
   every SavedModel directory is refused with `File format not supported`, and the message points at `TFSMLayer`.
+  Its wording depends on the version: on Keras ≥ 3.15 it says "only supports V3 `.keras` files, legacy H5 format
+  files"; on 3.13 (Colab's) "only supports V3 `.keras` files and legacy H5 format files".
 - **`tf.saved_model.load` and `keras.layers.TFSMLayer`** read *every* SavedModel, whoever wrote it, including
   `tf_keras`'s. A `.keras` zip or an `.h5` file is not a SavedModel directory (`OSError`).
 - **`tf_keras.models.load_model`** rebuilds a Keras model only from its own SavedModel (the one with `keras_metadata.pb`).
@@ -327,6 +330,11 @@ assert {saver: [matrix[saver, name] for name in loaders] for saver in artifacts}
 assert all(matrix[saver, "tf.saved_model.load"] == matrix[saver, "keras TFSMLayer"] == "✅"
            for saver in ["keras .export(dir)", "tf.saved_model.save", "tf_keras .save(dir)"])
 assert "_UserObject" in str(errors["keras .export(dir)", "tf_keras load_model"])
+refusal = str(errors["keras .export(dir)", "keras load_model"])
+if Version(keras.version()) >= Version("3.15"):
+    assert "only supports V3 `.keras` files, legacy H5 format files" in refusal
+else:  # Keras 3.13
+    assert "only supports V3 `.keras` files and legacy H5 format files" in refusal
 assert "Signature name has to be specified" in str(errors["keras .export(dir)", "hub.KerasLayer"])
 assert notes == {(WEIGHTS, "tf_keras load_model"): [
     "Skipping variable loading for optimizer 'Adam', because it has 13 variables whereas the saved optimizer has 14 variables. "]}

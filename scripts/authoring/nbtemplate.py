@@ -45,18 +45,29 @@ SETUP_MD = """## Setup
 
 On Colab the next cell installs this collection's small `helpers` package (and the Keras 2 package `tf_keras`);
 locally, `make lab` / `make run` have already installed the pinned stack from `requirements.txt`, so it installs nothing.
+It does not upgrade TensorFlow: the notebooks run on the TensorFlow your runtime has (see the compatibility table in
+the README). One repair comes first on some Colab images: there `tensorflow-metadata` was built for a newer
+`protobuf` than the one installed, and `import tensorflow_datasets` fails with a protobuf `VersionError`. The cell
+tries that import in a separate process and, if it fails, installs the last `tensorflow-metadata` built for the
+installed protobuf; nothing is imported in this notebook before that, so no restart is needed.
 
 A number printed after **≈** (a loss, an accuracy, the tiny gap between two ways of computing the same thing) comes
 out of float32 arithmetic whose last digits depend on your CPU, so yours may differ in those digits; the cell's
 asserts check what the number means."""
 
 SETUP = f'''import os
+import subprocess
 import sys
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF's C++ logs; must be set before TF is imported
+
 if "google.colab" in sys.modules:
-    %pip install -q "distsave-helpers[legacy] @ git+https://github.com/{REPO}"
+    packages = ["distsave-helpers[legacy] @ git+https://github.com/{REPO}"]
+    probe = [sys.executable, "-c", "import tensorflow_metadata.proto.v0.schema_pb2"]
+    if subprocess.run(probe, capture_output=True).returncode != 0:  # protobuf VersionError (tensorflow/metadata#68)
+        packages.append("tensorflow-metadata<1.18")  # the last releases built for protobuf 5
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages], check=True)
 
 # Keras 3.15 warns "`shuffle=True` was passed, but will be ignored" on every fit() with a tf.data.Dataset;
 # our datasets are shuffled in the input pipeline, so the warning carries no information here.
