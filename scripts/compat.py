@@ -464,10 +464,8 @@ def compatibility_md(results: dict[str, dict]) -> str:
             out += [f"- {nb} cell {d['cell']} (`{d['source']}`): `{d['committed']}` → `{d['got']}`"
                     + (" (a printed version number)" if d.get("version_only") else "") for nb, d in details]
             out.append("")
-        for note in res.get("notes", []):
-            out += [f"- {note}"]
         if res.get("notes"):
-            out.append("")
+            out += ["Notes:", "", *(f"- {note}" for note in res["notes"]), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
