@@ -358,7 +358,7 @@ def _error_line(text: str) -> str:
     return (lines[-1] if lines else text.strip().splitlines()[-1] if text.strip() else "?")[:200]
 
 
-_VERSION = re.compile(r"\b\d+\.\d+\.\d+(\.?(dev|rc|a|b)\d+)?\b")  # three parts: 2.20.0, not 0.9518
+_VERSION = re.compile(r"\b\d+\.\d+\.\d+([.-]?(dev|rc|a|b)\d+)?\b")  # three parts: 2.20.0, not 0.9518
 
 
 def _versionless(line: str) -> str:
@@ -413,6 +413,9 @@ def _verdict(res: dict) -> str:
     versions_only = sum(d.get("version_only", False) for d in differ)
     checked = sum(r["checked"] for r in rows)
     ran = f"{ended} of {len(rows)} notebooks run to the end"
+    stopped = [f"{r['notebook'][:2]} at cell {r['first_error']['cell']}" for r in rows if not r["ran_to_end"]]
+    if stopped:
+        ran += f" (stopped: {', '.join(stopped)}; see the notes in docs/compatibility.md)"
     return (f"{ran}; {len(differ)} of {checked} checked outputs differ from the committed ones, "
             f"{versions_only} of them only in a printed version number")
 

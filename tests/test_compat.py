@@ -116,7 +116,7 @@ def test_docs_table_names_each_stack_and_its_result():
 
 
 @pytest.mark.parametrize(("committed", "got", "version_only"), [
-    ("TensorFlow 2.21.0 | Keras 3.15.1", "TensorFlow 2.23.0.dev20261026 | Keras 3.16.0.dev2026102704", True),
+    ("TensorFlow 2.21.0 | Keras 3.15.1", "TensorFlow 2.23.0-dev20261026 | Keras 3.16.0.dev2026102704", True),
     ("saved with Keras 3.15.1", "saved with Keras 3.13.2", True),
     (".keras      32,548 KiB", ".keras      32,547 KiB", False),
     ("accuracy: 0.9518", "accuracy: 0.9516", False),
