@@ -9,7 +9,7 @@ cells = [
   "how a `MirroredStrategy` splits each batch and mirrors each variable",
   "what `cache()` buys, measured",
   "building and training the model inside `strategy.scope()`"],
- "about 20 s")),
+ "about 55 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", """### Two replicas on one CPU

@@ -13,7 +13,7 @@ cells = [
   "that saving inside `strategy.scope()` works",
   "the seed tutorial's Keras 2 SavedModel directory through `tf_keras`, and why Keras 3's `model.save('a_directory')` "
   "raises (and the fix)"],
- "about 25 s")),
+ "about 100 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", SPLIT_MD),

@@ -10,7 +10,7 @@ cells = [
   "Keras 3's `model.export` and `keras.export.ExportArchive` (a custom signature) vs `tf.saved_model.save`",
   "fine-tuning a loaded SavedModel under `MirroredStrategy`: Keras 3's `TFSMLayer` and the seed's `hub.KerasLayer` "
   "with `tf_keras`, and where each one fails"],
- "about 25 s")),
+ "about 75 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", SPLIT_MD),

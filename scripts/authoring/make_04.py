@@ -10,7 +10,7 @@ cells = [
   "`hub.KerasLayer` can read each of them and give the same predictions",
   "why a Keras 3 SavedModel needs `signature=` in `hub.KerasLayer`, and why `tf_keras` can't revive it",
   "how to call a SavedModel loaded inside a strategy scope (and the call that fails)"],
- "about 20 s")),
+ "about 45 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", """### Two replicas on one CPU

@@ -11,7 +11,7 @@ cells = [
   "which Keras 3 APIs accept those options (`tf.saved_model.save`, `ExportArchive`) and which refuse or ignore them",
   "the seed's Keras 2 way: `tf_keras` `model.save(dir, options=...)` and `load_model(dir, options=...)`",
   "how this maps to Cloud TPU"],
- "about 20 s")),
+ "about 30 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", """### Devices and imports

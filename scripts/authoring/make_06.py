@@ -10,7 +10,7 @@ cells = [
   "the same model trained under `MirroredStrategy` and loaded into another strategy's scope",
   "the tutorial's Keras 2 check `save_spec()` (through `tf_keras`), and what replaces it in Keras 3",
   "why `load_model` refuses a Python `lambda` (`safe_mode`), the safe alternative, and when `safe_mode=False` is acceptable"],
- "about 15 s")),
+ "about 35 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", """### Two replicas on one CPU

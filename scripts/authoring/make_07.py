@@ -12,7 +12,7 @@ cells = [
   "why every worker saves (chief to the real path, the others to temporary dirs), and loading the result without a strategy or under `MirroredStrategy`",
   "killing a worker mid-epoch: the survivor exits instead of hanging, and a restart resumes at the interrupted epoch",
   "what changes on a real cluster (Kubernetes/TFJob, managed services) and what does not"],
- "about 70 s")),
+ "about 2 min")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", """### Devices and imports

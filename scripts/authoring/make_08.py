@@ -12,7 +12,7 @@ cells = [
   "how long each format takes to save and to load back (inside the strategy's scope), as medians of repeated runs, "
   "and which timing differences are large enough to rely on",
   "which format to use when, as far as these numbers support it"],
- "about 25 s")),
+ "about 80 s")),
 ("md", SETUP_MD),
 ("code", SETUP),
 ("md", SPLIT_MD),
