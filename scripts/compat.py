@@ -43,7 +43,9 @@ BUILD = ROOT / "build" / "compat"
 DOCS = ROOT / "docs"
 RESULTS = DOCS / "compat"
 README = ROOT / "README.md"
-HELPERS_URL = "git+https://github.com/tf-distribute-notebooks/save-and-load"
+sys.path.insert(0, str(ROOT / "scripts"))
+from project import HELPERS_URL  # noqa: E402  (pyproject's [project.urls] Repository)
+
 PIP_TIMEOUT = 1800  # seconds for one pip install (a cold install of a TF stack takes a few minutes)
 NBVAL_TIMEOUT = 3600  # seconds for the whole nbval run of one stack
 VERSIONS_OF = ("tensorflow", "tf-nightly", "keras", "keras-nightly", "tf-keras", "tf-keras-nightly", "tensorflow-hub",
@@ -201,7 +203,8 @@ def run_setup_cell(stack: Stack, *, dry_run_report: Path | None = None) -> None:
     """Execute the Setup cell in the stack's Python as on Colab; with ``dry_run_report``, pip only reports."""
     source = setup_cell_source()
     if HELPERS_URL not in source:
-        raise CompatError(f"the Setup cell no longer installs from {HELPERS_URL}; update HELPERS_URL in {__file__}")
+        raise CompatError(f"the Setup cell does not install from {HELPERS_URL} (pyproject's [project.urls] "
+                          "Repository): regenerate the notebooks' Setup cell")
     source = source.replace(HELPERS_URL, helpers_wheel().as_uri())
     env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     if dry_run_report:

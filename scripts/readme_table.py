@@ -13,7 +13,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts" / "authoring"))
-from nbtemplate import REPO  # noqa: E402  (the GitHub owner/name, set in one place)
+from project import REPO  # noqa: E402  (the GitHub owner/name, from pyproject's [project.urls])
 MARK, END = "<!-- notebook-table -->", "<!-- /notebook-table -->"
 
 

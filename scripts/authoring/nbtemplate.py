@@ -13,10 +13,7 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nbrun import normalise, write  # noqa: E402
-
-#: GitHub owner/name of this collection: the Colab/GitHub badges, the Colab install line, the README table and
-#: tests/test_notebooks.py all use it. After a rename, change it here, regenerate the headers and re-record.
-REPO = "tf-distribute-notebooks/save-and-load"
+from project import REPO  # noqa: E402  (pyproject's [project.urls]; after a rename regenerate the headers)
 ROOT = Path(__file__).resolve().parents[2]
 
 
