@@ -1,5 +1,6 @@
 # Notebook collection: save and load TensorFlow/Keras models under tf.distribute.
-#   make test    unit tests + strict nbval over every notebook (CI runs it, then nbval-other-cpu and compat)
+#   make test    ruff + unit tests + strict nbval over every notebook (CI runs it, then nbval-other-cpu and compat)
+#   make lint    ruff check + ruff format --check (config in pyproject.toml)
 #   make nbval-other-cpu   strict nbval again, as on another CPU (oneDNN AVX only, 1 thread): portable outputs
 #   make run     execute every notebook headless into build/, print a timing table
 #   make record  re-execute the notebooks and store their outputs in place
@@ -32,7 +33,7 @@ OTHER_CPU_ENV ?= ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
 NB_LONG_FIRST = $(shell printf '%s\n' $(NB) | sort -r)
 NBVAL := $(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: help install data run record test unit nbval nbval-other-cpu compat lab clean
+.PHONY: help install data run record lint test unit nbval nbval-other-cpu compat lab clean
 help:
 	@sed -n 's/^#   //p' Makefile
 
@@ -55,7 +56,12 @@ run: data
 record: data
 	$(PY) scripts/nbrun.py record $(NB)
 
-test: data
+LINTED := helpers tests scripts
+lint: $(STAMP)
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
+
+test: lint data
 	$(NBVAL) -m "not slow" $(NB_LONG_FIRST) tests
 
 unit: $(STAMP)

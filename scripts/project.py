@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,8 +14,9 @@ def repository_url() -> str:
     urls = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"].get("urls", {})
     url = urls.get("Repository", "").rstrip("/")
     if not url.startswith("https://github.com/") or url.count("/") != 4:
-        raise ValueError(f"pyproject.toml [project.urls] Repository must be https://github.com/<owner>/<name>, "
-                         f"got {url!r}")
+        raise ValueError(
+            f"pyproject.toml [project.urls] Repository must be https://github.com/<owner>/<name>, got {url!r}"
+        )
     return url
 
 

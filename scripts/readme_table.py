@@ -1,8 +1,9 @@
 """Rewrite the README's notebook table from the notebooks' headers and a `make run` table.
 
-    python scripts/nbrun.py run | tee build/run.txt
-    python scripts/readme_table.py build/run.txt
+python scripts/nbrun.py run | tee build/run.txt
+python scripts/readme_table.py build/run.txt
 """
+
 from __future__ import annotations
 
 import re
@@ -14,6 +15,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts" / "authoring"))
 from project import REPO  # noqa: E402  (the GitHub owner/name, from pyproject's [project.urls])
+
 MARK, END = "<!-- notebook-table -->", "<!-- /notebook-table -->"
 
 
@@ -28,11 +30,15 @@ def main(run_table: str | None = None) -> None:
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         head = nbformat.read(path, as_version=4).cells[0].source.splitlines()
         title = head[0].lstrip("# ").split("·", 1)[-1].strip()
-        purpose = next(l for l in head[1:] if l.strip())
-        badge = (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-                 f"(https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{path.name})")
-        rows.append(f"| {path.name[:2]} | [{title}](notebooks/{path.name}) {badge} | {purpose} | "
-                    f"{seconds.get(path.name, '–')} |")
+        purpose = next(line for line in head[1:] if line.strip())
+        badge = (
+            f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{path.name})"
+        )
+        rows.append(
+            f"| {path.name[:2]} | [{title}](notebooks/{path.name}) {badge} | {purpose} | "
+            f"{seconds.get(path.name, '–')} |"
+        )
     readme = ROOT / "README.md"
     text = readme.read_text()
     start = text.index(MARK) + len(MARK)

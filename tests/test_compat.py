@@ -1,4 +1,5 @@
 """scripts/compat.py (`make compat`) and the notebooks' Setup cell on a rebuilt Colab-like stack."""
+
 import json
 import sys
 from pathlib import Path
@@ -30,8 +31,11 @@ def test_setup_cell_repairs_colab_and_installs_only_the_helpers():
     installed = {_name(p): p.split("==")[1] for p in info["setup_installs"]}
     assert set(installed) == SETUP_MAY_INSTALL, info["setup_installs"]
     assert installed["tensorflow-metadata"].startswith("1.17."), installed
-    pins = dict(ln.split("==") for ln in compat.STACKS["colab"].constraints.read_text().splitlines()
-                if "==" in ln and not ln.startswith("#"))
+    pins = dict(
+        ln.split("==")
+        for ln in compat.STACKS["colab"].constraints.read_text().splitlines()
+        if "==" in ln and not ln.startswith("#")
+    )
     now = compat.versions(compat.venv_python(stack))
     for package in ("tensorflow", "keras", "tf_keras", "protobuf", "numpy"):
         assert now[package.replace("_", "-")] == pins[package], (package, now)
@@ -60,37 +64,55 @@ def test_every_notebook_has_the_same_setup_cell():
 
 def test_installed_by_reads_a_pip_report(tmp_path):
     report = tmp_path / "r.json"
-    report.write_text(json.dumps({"install": [{"metadata": {"name": "b-pkg", "version": "2"}},
-                                              {"metadata": {"name": "a_pkg", "version": "1.0"}}]}))
+    report.write_text(
+        json.dumps(
+            {
+                "install": [
+                    {"metadata": {"name": "b-pkg", "version": "2"}},
+                    {"metadata": {"name": "a_pkg", "version": "1.0"}},
+                ]
+            }
+        )
+    )
     assert compat.installed_by(report) == ["a_pkg==1.0", "b-pkg==2"]
 
 
 def _junit(path: Path, cases: list[str]) -> Path:
-    path.write_text('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite>' + "".join(cases)
-                    + "</testsuite></testsuites>")
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite>' + "".join(cases) + "</testsuite></testsuites>"
+    )
     return path
 
 
 def test_summarise_tells_a_raising_cell_from_a_differing_output(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s, execution_count=i + 1)
-                for i, s in enumerate(["print(1)", "print(tf.__version__)", "model.save('m')", "print(3)"])]
+    nb.cells = [
+        nbformat.v4.new_code_cell(s, execution_count=i + 1)
+        for i, s in enumerate(["print(1)", "print(tf.__version__)", "model.save('m')", "print(3)"])
+    ]
     path = tmp_path / "09_demo.ipynb"
     nbformat.write(nb, path)
     cls = 'classname="notebooks.09_demo.ipynb"'
-    diff = ("#x1B[94mCell 1: Cell outputs differ\n assert reference_output == test_output failed:\n"
-            "  - 2.20.0\n  ?   ^\n  + 2.21.0\n  ?   ^\n")
+    diff = (
+        "#x1B[94mCell 1: Cell outputs differ\n assert reference_output == test_output failed:\n"
+        "  - 2.20.0\n  ?   ^\n  + 2.21.0\n  ?   ^\n"
+    )
     raised = "#x1B[94mCell 2: Cell execution caused an exception\nTraceback:\nValueError: Invalid filepath\n"
-    xml = _junit(tmp_path / "r.xml", [
-        f'<testcase {cls} name="Cell 0"/>',
-        f'<testcase {cls} name="Cell 1"><failure message="m">{diff}</failure></testcase>',
-        f'<testcase {cls} name="Cell 2"><failure message="m">{raised}</failure></testcase>',
-        f'<testcase {cls} name="Cell 3"/>'])
+    xml = _junit(
+        tmp_path / "r.xml",
+        [
+            f'<testcase {cls} name="Cell 0"/>',
+            f'<testcase {cls} name="Cell 1"><failure message="m">{diff}</failure></testcase>',
+            f'<testcase {cls} name="Cell 2"><failure message="m">{raised}</failure></testcase>',
+            f'<testcase {cls} name="Cell 3"/>',
+        ],
+    )
     [row] = compat.summarise(xml, [path])
     assert row["ran_to_end"] is False
     assert row["first_error"] == {"cell": 2, "source": "model.save('m')", "error": "ValueError: Invalid filepath"}
-    assert row["differ"] == [{"cell": 1, "source": "print(tf.__version__)", "committed": "2.21.0", "got": "2.20.0",
-                              "version_only": True}]
+    assert row["differ"] == [
+        {"cell": 1, "source": "print(tf.__version__)", "committed": "2.21.0", "got": "2.20.0", "version_only": True}
+    ]
     assert row["checked"] == 4
 
 
@@ -104,22 +126,34 @@ def test_summarise_reports_a_notebook_nbval_never_ran(tmp_path):
 
 
 def test_docs_table_names_each_stack_and_its_result():
-    result = {"title": "Colab", "date": "2026-11-30",
-              "versions": {"python": "3.13.0", "tensorflow": "2.20.0", "keras": "3.13.2", "tf-keras": "2.20.1"},
-              "notebooks": [{"notebook": "01.ipynb", "ran_to_end": True, "first_error": None, "checked": 10,
-                             "differ": [{"cell": 2, "source": "x", "committed": "a", "got": "b",
-                                         "version_only": False}]}]}
+    result = {
+        "title": "Colab",
+        "date": "2026-11-30",
+        "versions": {"python": "3.13.0", "tensorflow": "2.20.0", "keras": "3.13.2", "tf-keras": "2.20.1"},
+        "notebooks": [
+            {
+                "notebook": "01.ipynb",
+                "ran_to_end": True,
+                "first_error": None,
+                "checked": 10,
+                "differ": [{"cell": 2, "source": "x", "committed": "a", "got": "b", "version_only": False}],
+            }
+        ],
+    }
     table = compat.readme_table({"colab": result})
     assert "| Colab | Python 3.13.0, TF 2.20.0, Keras 3.13.2, tf_keras 2.20.1 | 2026-11-30 |" in table
     assert "1 of 1 notebooks run to the end; 1 of 10 checked outputs differ from the committed ones, 0 of them" in table
     assert "01.ipynb cell 2 (`x`): `a` → `b`" in compat.compatibility_md({"colab": result})
 
 
-@pytest.mark.parametrize(("committed", "got", "version_only"), [
-    ("TensorFlow 2.21.0 | Keras 3.15.1", "TensorFlow 2.23.0-dev20261026 | Keras 3.16.0.dev2026102704", True),
-    ("saved with Keras 3.15.1", "saved with Keras 3.13.2", True),
-    (".keras      32,548 KiB", ".keras      32,547 KiB", False),
-    ("accuracy: 0.9518", "accuracy: 0.9516", False),
-])
+@pytest.mark.parametrize(
+    ("committed", "got", "version_only"),
+    [
+        ("TensorFlow 2.21.0 | Keras 3.15.1", "TensorFlow 2.23.0-dev20261026 | Keras 3.16.0.dev2026102704", True),
+        ("saved with Keras 3.15.1", "saved with Keras 3.13.2", True),
+        (".keras      32,548 KiB", ".keras      32,547 KiB", False),
+        ("accuracy: 0.9518", "accuracy: 0.9516", False),
+    ],
+)
 def test_a_printed_version_number_is_told_from_other_differences(committed, got, version_only):
     assert (compat._versionless(committed) == compat._versionless(got)) is version_only

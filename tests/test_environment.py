@@ -1,4 +1,5 @@
 """The tested environment is pinned once, consistently, and installed as pinned."""
+
 import re
 from importlib import metadata
 from pathlib import Path
@@ -47,5 +48,7 @@ def test_one_tensorflow_only():
 
 
 def test_ci_runs_the_readme_test_command():
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    commands = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines() if not ln.lstrip().startswith("#")]
+    order = [commands.index(c) for c in ("make test", "make nbval-other-cpu", "make compat STACK=colab")]
+    assert order == sorted(order)
     assert "make test" in (ROOT / "README.md").read_text()

@@ -88,7 +88,9 @@ def test_assert_close_rejects_bad_tolerances(bad):
 def test_closeness_prints_its_digits_after_the_approx_sign():
     text = str(roundtrip.assert_close(np.array([10.0]), np.array([10.00002])))
     assert text == "equal up to float32 rounding (max abs diff ≈0.00002 ≤ 0.00001 × max |value|)"
-    assert str(roundtrip.assert_close(np.ones(2), np.ones(2))).startswith("equal up to float32 rounding (max abs diff ≈0 ")
+    assert str(roundtrip.assert_close(np.ones(2), np.ones(2))).startswith(
+        "equal up to float32 rounding (max abs diff ≈0 "
+    )
 
 
 def test_approx_marks_machine_dependent_digits():
@@ -109,7 +111,8 @@ def test_approx_output_is_what_the_sanitizer_masks():
     rule = cfg["cpu-dependent-value"]
     printed = f"loss {roundtrip.approx(-1.25)}; {roundtrip.assert_close(np.ones(1), np.ones(1) + 3e-6)}"
     assert re.sub(rule["regex"], rule["replace"], printed) == (
-        "loss ≈…; equal up to float32 rounding (max abs diff ≈… ≤ 0.00001 × max |value|)")
+        "loss ≈…; equal up to float32 rounding (max abs diff ≈… ≤ 0.00001 × max |value|)"
+    )
 
 
 def test_assert_identical_weights(model):

@@ -1,4 +1,5 @@
-"""helpers.multiworker: bad inputs fail clearly (fast), and the kill-and-resume scenario works for both routes (slow)."""
+"""helpers.multiworker: bad inputs fail clearly (fast); kill-and-resume works for both routes (slow)."""
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,17 @@ def test_parse_pause_ok():
     assert mw.parse_pause("2:3") == (2, 3) and mw.parse_pause(None) is None
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(route="fit"), "route must be one of"),
-    (dict(route="ctl", save="some"), "save must be one of"),
-    (dict(route="ctl", epochs=0), "epochs must be a positive integer"),
-    (dict(route="ctl", steps_per_epoch=True), "steps_per_epoch must be a positive integer"),
-    (dict(route="ctl", epochs=2, pause_at="3:1"), "outside 2 epochs"),
-    (dict(route="ctl", steps_per_epoch=5, pause_at="1:6"), "outside 3 epochs of 5 steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(route="fit"), "route must be one of"),
+        (dict(route="ctl", save="some"), "save must be one of"),
+        (dict(route="ctl", epochs=0), "epochs must be a positive integer"),
+        (dict(route="ctl", steps_per_epoch=True), "steps_per_epoch must be a positive integer"),
+        (dict(route="ctl", epochs=2, pause_at="3:1"), "outside 2 epochs"),
+        (dict(route="ctl", steps_per_epoch=5, pause_at="1:6"), "outside 3 epochs of 5 steps"),
+    ],
+)
 def test_worker_command_rejects_bad_options(tmp_path, kwargs, match):
     route = kwargs.pop("route")
     with pytest.raises(mw.WorkerError, match=match):
@@ -78,8 +82,10 @@ def test_losses_are_printed_after_approx_and_parsed_back(tmp_path):
     """Losses depend on the CPU in their last digits: the workers print them after "≈" (masked by nbval)."""
     assert mw._loss(2.0812345, 2) == "≈2.08" and mw._loss(1.9123449, 4) == "≈1.9123"
     log = tmp_path / "w.log"
-    log.write_text(f"MW| step 6 loss {mw._loss(1.9123, 4)}\nMW| epoch 2/3 done at step 10, loss ≈1.58\n"
-                   "MW| step 7 loss 1.5\n", encoding="utf-8")
+    log.write_text(
+        f"MW| step 6 loss {mw._loss(1.9123, 4)}\nMW| epoch 2/3 done at step 10, loss ≈1.58\nMW| step 7 loss 1.5\n",
+        encoding="utf-8",
+    )
     lines = mw.events(log)
     assert lines[1] == "epoch 2/3 done at step 10, loss ≈1.58"
     assert mw.step_losses(lines) == ([6, 7], [1.9123, 1.5])
@@ -88,17 +94,29 @@ def test_losses_are_printed_after_approx_and_parsed_back(tmp_path):
 def _run_cli(args, env_extra, cwd):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "helpers.multiworker", *args], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.multiworker", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
 
 
-@pytest.mark.parametrize("env, args, match", [
-    ({}, [], "TF_CONFIG is not set"),
-    ({"TF_CONFIG": "{not json"}, [], "TF_CONFIG must hold cluster.worker and task.index"),
-    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}})}, [],
-     "task.index 3 is not one of the 1 workers"),
-    ({}, ["--pause-at", "x"], "pause must look like EPOCH:STEP"),
-])
+@pytest.mark.parametrize(
+    "env, args, match",
+    [
+        ({}, [], "TF_CONFIG is not set"),
+        ({"TF_CONFIG": "{not json"}, [], "TF_CONFIG must hold cluster.worker and task.index"),
+        (
+            {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}})},
+            [],
+            "task.index 3 is not one of the 1 workers",
+        ),
+        ({}, ["--pause-at", "x"], "pause must look like EPOCH:STEP"),
+    ],
+)
 def test_cli_errors_are_clear_and_exit_2(tmp_path, env, args, match):
     proc = _run_cli(["--route", "ctl", "--workdir", str(tmp_path), *args], env, tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -115,6 +133,7 @@ def test_cli_missing_workdir(tmp_path):
 def hard_timeout():
     """Fail (instead of hanging) if a test runs longer than HARD_TIMEOUT seconds; kill_and_resume's
     ProcessGroup still reaps its workers when the exception unwinds through it."""
+
     def expire(signum, frame):
         raise TimeoutError(f"test exceeded its hard timeout of {HARD_TIMEOUT} s")
 

@@ -1,4 +1,5 @@
 """scripts/nbrun.py: `make run` / `make record` report failures and store clean notebooks."""
+
 import sys
 from pathlib import Path
 
@@ -42,9 +43,11 @@ def test_normalise_is_idempotent_and_joins_streams():
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("print(1); print(2)")
     cell.execution_count = 7
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n"),
-                    nbformat.v4.new_output("stream", name="stdout", text="2\n"),
-                    nbformat.v4.new_output("stream", name="stderr", text="warn\n")]
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="2\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="warn\n"),
+    ]
     cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00"}
     nb.cells = [cell]
     once = nbrun.normalise(nb)

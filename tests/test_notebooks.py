@@ -1,4 +1,5 @@
 """Static checks of the committed notebooks (nbval re-executes them separately)."""
+
 import json
 import re
 import sys
@@ -29,7 +30,9 @@ def test_valid_and_normalised(path):
     text = path.read_text(encoding="utf-8")
     nb = nbformat.reads(text, as_version=4)
     nbformat.validate(nb)
-    clean = json.dumps(normalise(nbformat.reads(text, as_version=4)), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    clean = (
+        json.dumps(normalise(nbformat.reads(text, as_version=4)), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    )
     assert text == clean, "not normalised: run `python scripts/nbrun.py clean` (or re-record)"
 
 
@@ -91,7 +94,9 @@ def test_checked_outputs_hold_no_machine_dependent_digits(path):
             continue
         for text in _texts(cell):
             found = ROUNDING_LEVEL.search(text)
-            assert not found, f"code cell {i} prints {found.group()} unmasked: print it with roundtrip.approx / Closeness"
+            assert not found, (
+                f"code cell {i} prints {found.group()} unmasked: print it with roundtrip.approx / Closeness"
+            )
             raw = RAW_DIFF.search(text)
             assert not raw, f"code cell {i} prints a raw path difference ({raw.group()}): use roundtrip.assert_close"
 
@@ -121,9 +126,16 @@ def test_generator_reproduces_the_committed_cells(path, tmp_path):
 
     generator = ROOT / "scripts" / "authoring" / f"make_{path.name[:2]}.py"
     assert generator.exists(), f"no generator {generator.name}"
-    subprocess.run([sys.executable, generator.name], cwd=generator.parent, check=True, timeout=60,
-                   capture_output=True, env={**os.environ, "NB_OUT_DIR": str(tmp_path)})
+    subprocess.run(
+        [sys.executable, generator.name],
+        cwd=generator.parent,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        env={**os.environ, "NB_OUT_DIR": str(tmp_path)},
+    )
     generated = nbformat.read(tmp_path / path.name, as_version=4)
     committed = nbformat.read(path, as_version=4)
-    assert [(c.cell_type, c.source) for c in generated.cells] == [(c.cell_type, c.source) for c in committed.cells], \
+    assert [(c.cell_type, c.source) for c in generated.cells] == [(c.cell_type, c.source) for c in committed.cells], (
         f"{path.name} and {generator.name} differ: regenerate and `make record NB={path.relative_to(ROOT)}`"
+    )

@@ -1,4 +1,5 @@
 """scripts/project.py: the repository's address comes from pyproject.toml, and a bad one is refused."""
+
 import sys
 from pathlib import Path
 
@@ -18,8 +19,9 @@ def test_every_user_of_the_address_agrees_with_pyproject():
     assert f"colab.research.google.com/github/{project.REPO}/" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("url", ["", "https://gitlab.com/a/b", "https://github.com/only-owner",
-                                 "https://github.com/a/b/tree/main"])
+@pytest.mark.parametrize(
+    "url", ["", "https://gitlab.com/a/b", "https://github.com/only-owner", "https://github.com/a/b/tree/main"]
+)
 def test_a_missing_or_non_github_address_is_refused(tmp_path, monkeypatch, url):
     urls = f'[project.urls]\nRepository = "{url}"\n' if url else ""
     (tmp_path / "pyproject.toml").write_text(f'[project]\nname = "x"\n{urls}')

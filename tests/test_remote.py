@@ -24,15 +24,18 @@ def test_check_port_accepts_a_port():
     assert remote.check_port(8470) == 8470
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"port": 0}, "port must be"),
-    ({"port": 70000}, "port must be"),
-    ({"job": "my worker"}, "job must be a simple name"),
-    ({"job": ""}, "job must be a simple name"),
-    ({"timeout": 0}, "timeout must be a positive number"),
-    ({"timeout": "5"}, "timeout must be a positive number"),
-    ({"workdir": "/nonexistent/dir/for/remote/test"}, "workdir must be an existing directory"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"port": 0}, "port must be"),
+        ({"port": 70000}, "port must be"),
+        ({"job": "my worker"}, "job must be a simple name"),
+        ({"job": ""}, "job must be a simple name"),
+        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"timeout": "5"}, "timeout must be a positive number"),
+        ({"workdir": "/nonexistent/dir/for/remote/test"}, "workdir must be an existing directory"),
+    ],
+)
 def test_start_worker_rejects_bad_arguments_before_starting_anything(kwargs, match):
     with pytest.raises(ValueError, match=match):
         remote.start_worker(**kwargs)
@@ -69,8 +72,9 @@ def test_wait_for_port_reports_a_dead_process_with_its_log(tmp_path):
 
 
 def test_cli_rejects_an_invalid_port():
-    result = subprocess.run([sys.executable, "-m", "helpers.remote", "serve", "--port", "0"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers.remote", "serve", "--port", "0"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "port must be an integer in 1..65535" in result.stderr
 

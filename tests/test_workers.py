@@ -1,5 +1,4 @@
 import json
-import sys
 import time
 
 import pytest
@@ -16,8 +15,7 @@ def test_free_ports_are_distinct():
 
 def test_tf_config():
     cfg = json.loads(workers.tf_config([1111, 2222], 1))
-    assert cfg == {"cluster": {"worker": ["127.0.0.1:1111", "127.0.0.1:2222"]},
-                   "task": {"type": "worker", "index": 1}}
+    assert cfg == {"cluster": {"worker": ["127.0.0.1:1111", "127.0.0.1:2222"]}, "task": {"type": "worker", "index": 1}}
     with pytest.raises(ValueError):
         workers.tf_config([1111], 1)
     with pytest.raises(ValueError):
