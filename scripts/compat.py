@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import glob
 import hashlib
 import json
@@ -233,10 +234,11 @@ exec(compile(source, "<Setup cell>", "exec"), {"__name__": "__main__"})
 """
 
 
+@functools.cache
 def helpers_wheel() -> Path:
     """A wheel of this checkout's helpers: what pip builds from the GitHub address on Colab.
 
-    Built once per run, so that the dry run needs no build step (pip hands PIP_DRY_RUN on to the pip that fills an
+    Built once per process, so that the dry run needs no build step (pip hands PIP_DRY_RUN on to the pip that fills an
     isolated build environment, which then stays empty)."""
     out = BUILD / "wheel"
     shutil.rmtree(out, ignore_errors=True)
