@@ -56,7 +56,7 @@ run: data
 record: data
 	$(PY) scripts/nbrun.py record $(NB)
 
-LINTED := helpers tests scripts
+LINTED := helpers lessons tests scripts
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)

