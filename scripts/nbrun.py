@@ -2,7 +2,7 @@
 
     python scripts/nbrun.py run    [notebooks/NN_*.ipynb ...]   # make run
     python scripts/nbrun.py record [notebooks/NN_*.ipynb ...]   # make record
-    python scripts/nbrun.py clean  [notebooks/NN_*.ipynb ...]   # normalise only, no execution
+    python scripts/nbrun.py clean  [notebooks/NN_*.ipynb ...]   # normalise only, no execution (make sync runs it)
 
 Each notebook runs in a fresh kernel of this Python, with the notebooks/ folder as its
 working directory.  Recording happens under the same conditions as the nbval test run:
@@ -10,15 +10,17 @@ ipykernel only captures C++-level (absl) output when it is *not* under pytest, a
 decides that from ``PYTEST_CURRENT_TEST``; we set that variable for the kernel so the
 stored outputs hold exactly the streams the test run produces.
 
-Stored notebooks are normalised so re-recording adds no noise: sorted keys, indent 1,
-execution counts 1..n, consecutive stream chunks joined, no per-cell timing metadata, a
-fixed kernelspec.
+Stored notebooks are normalised by libraries, so re-recording adds no noise: nbclient does
+not record per-cell timings (``record_timing=False``), nbconvert's
+``CoalesceStreamsPreprocessor`` joins the stream chunks a print was split into, nbstripout
+(``--keep-output --keep-count``, plus ``STRIP_EXTRA_KEYS``) drops volatile metadata and numbers
+the cell ids, and nbformat writes the file.  ``tests/test_sources.py`` runs ``nbstripout --verify``
+with ``NBSTRIPOUT_ARGS`` over the committed notebooks.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,65 +29,45 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+from nbstripout import strip_output
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
 CELL_TIMEOUT = 600  # seconds; a cell that hangs fails the run instead of blocking it
 
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# nbstripout's own default extra keys (its CLI adds them itself), then ours: language_info holds the Python version of
+# whoever recorded the notebook. The command-line form is what the test and .pre-commit-config.yaml run.
+NBSTRIPOUT_DEFAULT_KEYS = (
+    "metadata.signature metadata.widgets cell.metadata.collapsed cell.metadata.ExecuteTime cell.metadata.execution "
+    "cell.metadata.heading_collapsed cell.metadata.hidden cell.metadata.scrolled"
+).split()
+STRIP_EXTRA_KEYS = ["metadata.language_info"]
+NBSTRIPOUT_ARGS = ["--keep-output", "--keep-count", "--extra-keys", " ".join(STRIP_EXTRA_KEYS)]
 
 
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Strip volatile metadata so that a re-run only changes what really changed."""
-    nb.metadata = nbformat.from_dict(
-        {
-            "kernelspec": KERNELSPEC,
-            "language_info": {"name": "python"},
-            **({"colab": nb.metadata["colab"]} if "colab" in nb.metadata else {}),
-        }
+    """Join split stream chunks and strip volatile metadata, exactly as ``nbstripout NBSTRIPOUT_ARGS`` does."""
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
+    return strip_output(
+        nb,
+        keep_output=True,
+        keep_count=True,
+        keep_id=False,
+        extra_keys=NBSTRIPOUT_DEFAULT_KEYS + STRIP_EXTRA_KEYS,
     )
-    count = 0
-    for i, cell in enumerate(nb.cells):
-        cell.id = f"cell-{i:02d}"
-        cell.metadata.pop("execution", None)
-        cell.metadata.pop("ExecuteTime", None)
-        if cell.cell_type == "code":
-            cell.outputs = _merge_streams(cell.outputs)
-            if cell.outputs or cell.get("execution_count"):
-                count += 1
-                cell.execution_count = count
-                for out in cell.outputs:
-                    if "execution_count" in out:
-                        out.execution_count = count
-            else:
-                cell.execution_count = None
-    return nb
-
-
-def _merge_streams(outputs: list) -> list:
-    """Join consecutive stdout (or stderr) chunks: how a print is split depends on flush timing."""
-    merged: list = []
-    for out in outputs:
-        if (
-            out.get("output_type") == "stream"
-            and merged
-            and merged[-1].get("output_type") == "stream"
-            and merged[-1].get("name") == out.get("name")
-        ):
-            merged[-1]["text"] = merged[-1]["text"] + out["text"]
-        else:
-            merged.append(out)
-    return merged
 
 
 def write(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Validate, then write atomically (never a half-written notebook)."""
+    """Validate, then write with nbformat's writer through a temporary file (never a half-written notebook)."""
     nbformat.validate(nb)
-    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    tmp = path.with_suffix(".ipynb.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        nbformat.write(nb, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def execute(path: Path) -> tuple[nbformat.NotebookNode, float, str]:
@@ -99,6 +81,7 @@ def execute(path: Path) -> tuple[nbformat.NotebookNode, float, str]:
         nb,
         timeout=CELL_TIMEOUT,
         kernel_name="python3",
+        record_timing=False,
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     start = time.monotonic()

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+from project import REPO  # the GitHub owner/name, from pyproject's [project.urls] (scripts/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts" / "authoring"))
-from project import REPO  # noqa: E402  (the GitHub owner/name, from pyproject's [project.urls])
 
 MARK, END = "<!-- notebook-table -->", "<!-- /notebook-table -->"
 

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -50,9 +51,28 @@ def test_normalise_is_idempotent_and_joins_streams():
     ]
     cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00"}
     nb.cells = [cell]
+    nb.metadata["language_info"] = {"name": "python", "version": "3.12.3"}
     once = nbrun.normalise(nb)
     assert [o["text"] for o in once.cells[0].outputs] == ["1\n2\n", "warn\n"]
-    assert once.cells[0].execution_count == 1 and "execution" not in once.cells[0].metadata
-    assert once.cells[0].id == "cell-00"
+    assert once.cells[0].execution_count == 7 and "execution" not in once.cells[0].metadata
+    assert once.cells[0].id == "0" and "language_info" not in once.metadata
     twice = nbrun.normalise(nbformat.from_dict(once))
     assert twice == once
+
+
+def test_write_is_nbformat_and_leaves_no_temporary_file(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# title")])
+    target = tmp_path / "x.ipynb"
+    nbrun.write(nb, target)
+    assert target.read_text(encoding="utf-8") == nbformat.writes(nb) + "\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.ipynb"]
+
+
+def test_write_refuses_an_invalid_notebook_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "x.ipynb"
+    target.write_text("old")
+    bad = nbformat.v4.new_notebook()
+    bad.cells = [{"cell_type": "code", "id": "0", "metadata": {}}]  # no source, no outputs
+    with pytest.raises(nbformat.ValidationError):
+        nbrun.write(nbformat.from_dict(bad), target)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.ipynb"]
