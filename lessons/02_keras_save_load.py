@@ -81,13 +81,13 @@ import keras
 import numpy as np
 import tf_keras
 
-from helpers import data, models, plots, roundtrip
+from helpers import data, mnist_prep, models, plots, roundtrip
 
 # %matplotlib inline
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__)
 print("tf.keras is Keras 3:", tf.keras.__version__ == keras.__version__)
-print("MNIST source:", data.prepare(log=None))  # reuse, else download, else build offline (see helpers/data.py)
+print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or build offline (helpers/mnist_prep.py)
 
 # %% [markdown]
 # ## Train briefly under `MirroredStrategy` (2 replicas)

@@ -79,7 +79,7 @@ import numpy as np
 import tensorflow_hub as hub
 import tf_keras
 
-from helpers import data, models, roundtrip
+from helpers import data, mnist_prep, models, roundtrip
 
 tf.get_logger().setLevel("ERROR")
 print(
@@ -92,7 +92,7 @@ print(
     "| tensorflow_hub",
     hub.__version__,
 )
-print("MNIST source:", data.prepare(log=None))
+print("MNIST source:", mnist_prep.prepare(log=None))
 
 # %%
 strategy = devices.mirrored_strategy(2)

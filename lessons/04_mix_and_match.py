@@ -79,7 +79,7 @@ import tensorflow_hub as hub
 import tf_keras
 from packaging.version import Version
 
-from helpers import data, models, roundtrip
+from helpers import data, mnist_prep, models, roundtrip
 
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
 print(
@@ -92,7 +92,7 @@ print(
     "| TF Hub",
     hub.__version__,
 )
-print("MNIST source:", data.prepare(log=None))  # reuse, else download, else build offline (see helpers/data.py)
+print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or build offline (helpers/mnist_prep.py)
 strategy = tf.distribute.MirroredStrategy(replica_devices)
 print("replicas in sync:", strategy.num_replicas_in_sync)
 

@@ -78,24 +78,24 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers import data, models, remote, roundtrip
+from helpers import data, mnist_prep, models, roundtrip, tf_server
 
 tf.get_logger().setLevel("ERROR")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
-print("MNIST source:", data.prepare(log=None))
+print("MNIST source:", mnist_prep.prepare(log=None))
 
 # %% [markdown]
 # ## A remote worker with its own filesystem view
 #
 # With a Cloud TPU Node the accelerators hang off *other hosts*: TensorFlow addresses them as `/job:worker/...`, while the
 # Python process you type into is `/job:localhost`. We reproduce that shape on one machine:
-# `helpers.remote.start_worker()` starts a `tf.distribute.Server` (job `worker`, one task) in a subprocess on a free local
+# `helpers.tf_server.start()` starts a `tf.distribute.Server` (job `worker`, one task) in a subprocess on a free local
 # port, **with its own working directory** (a fresh temp dir), and waits until the port accepts connections.
 # Both processes share one disk here, but a *relative* path means a different folder to each of them — just as a local path
 # on your VM means nothing to a TPU host.
 
 # %%
-worker = remote.start_worker()  # tf.distribute.Server in a subprocess; stopped at the end (and at exit, at the latest)
+worker = tf_server.start()  # tf.distribute.Server in a subprocess; stopped at the end (and at exit, at the latest)
 print(worker)
 
 # %% [markdown]

@@ -80,7 +80,7 @@ import keras
 import numpy as np
 import tf_keras  # the Keras 2 package, imported explicitly: the tutorial's own behaviour (section 4)
 
-from helpers import roundtrip, workers
+from helpers import processes, roundtrip
 
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__)
@@ -159,7 +159,7 @@ print("callable:", callable(uncalled_sm))
 # %% [markdown]
 # **Loading the `.keras` file in a fresh process.** A `.keras` file stores the *name* of the class, not its code. A new
 # Python process that has not defined the class cannot rebuild the model. We run a short loader script in a subprocess (bounded
-# by a timeout, always stopped by `helpers.workers.ProcessGroup`) and print only the lines the loader itself prints,
+# by a timeout, always stopped by `helpers.processes.ProcessGroup`) and print only the lines the loader itself prints,
 # cut before the long config dump.
 
 
@@ -167,11 +167,11 @@ print("callable:", callable(uncalled_sm))
 def run_fresh(name, source, *args, timeout=120):
     """Run `source` as a script in a new Python process (cwd = tmp); return (exit code, its `child:` lines)."""
     (tmp / f"{name}.py").write_text(textwrap.dedent(source))
-    with workers.ProcessGroup() as group:
+    with processes.ProcessGroup() as group:
         group.python([f"{name}.py", *args], cwd=tmp, log=tmp / f"{name}.log")
         (code,) = group.wait(timeout=timeout)
     assert code is not None, f"{name}.py did not finish in {timeout} s"
-    lines = [line for line in workers.read_log(tmp / f"{name}.log").splitlines() if line.startswith("child:")]
+    lines = [line for line in processes.read_log(tmp / f"{name}.log").splitlines() if line.startswith("child:")]
     return code, lines
 
 

@@ -81,25 +81,25 @@ import numpy as np
 import tensorflow_datasets as tfds
 import tf_keras
 
-from helpers import data, multiworker, plots, roundtrip, workers
+from helpers import data, errors, mnist_prep, multiworker, plots, processes, roundtrip
 
 tf.get_logger().setLevel("ERROR")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__)
-print("MNIST source:", data.prepare(log=None))
+print("MNIST source:", mnist_prep.prepare(log=None))
 
 # %% [markdown]
 # ## A cluster of two local processes
 #
 # `MultiWorkerMirroredStrategy` reads the cluster from the `TF_CONFIG` environment variable: the address of every worker and
 # *which one this process is*. Worker 0 is the **chief** (it also writes checkpoints and the final model). On a real cluster the
-# orchestrator sets `TF_CONFIG`; here `helpers.workers.tf_config` writes it for ports on 127.0.0.1 (example ports below; the
+# orchestrator sets `TF_CONFIG`; here `helpers.multiworker.tf_config` writes it for ports on 127.0.0.1 (example ports below; the
 # real ones are picked free at run time and never printed).
 
 # %%
-print(json.dumps(json.loads(workers.tf_config([20001, 20002], index=1)), indent=1))
+print(json.dumps(json.loads(multiworker.tf_config([20001, 20002], index=1)), indent=1))
 
 # %% [markdown]
-# The worker program is `helpers/multiworker.py` (`python -m helpers.multiworker --route ... --workdir ...`). Each worker
+# The worker program is `helpers/multiworker_train.py` (`python -m helpers.multiworker_train --route ... --workdir ...`). Each worker
 # trains on the same 2048 MNIST images (sharded between the workers), 32 per worker per step, seeds fixed, and prints stable
 # event lines (`MW| epoch 2/3 starts at step 5`, `MW| step 6 loss ≈1.9123`) that we read back from its log. The step numbers
 # are exact; a loss comes out of float32 training, so the worker prints it after ≈.
@@ -127,7 +127,7 @@ def show(workdir, attempt, worker, steps=False):
 # %%
 fit_dir = tmp / "keras3-fit"
 fit_dir.mkdir()
-with workers.ProcessGroup() as group:
+with processes.ProcessGroup() as group:
     multiworker.launch(group, "keras3-fit", fit_dir)
     fit_codes = group.wait(timeout=180)
 fit_events = [multiworker.events(fit_dir / f"attempt1-worker{i}.log") for i in range(2)]
@@ -142,7 +142,7 @@ for i in range(2):
 # %% [markdown]
 # ## Route A: Keras 3 model, custom training loop, `CheckpointManager` backups
 #
-# The loop in `multiworker._route_ctl`, in short:
+# The loop in `multiworker_train._route_ctl`, in short:
 #
 # ```python
 # strategy = tf.distribute.MultiWorkerMirroredStrategy()          # reads TF_CONFIG
@@ -162,7 +162,7 @@ for i in range(2):
 # %%
 ctl_dir = tmp / "ctl"
 ctl_dir.mkdir()
-with workers.ProcessGroup() as group:
+with processes.ProcessGroup() as group:
     first = multiworker.launch(group, "ctl", ctl_dir, epochs=3, steps_per_epoch=5, pause_at="2:2", attempt=1)
     multiworker.wait_for_file(ctl_dir / "paused-task1", timeout=240, procs=first)
     group.kill(first[1])  # SIGKILL, from outside, during epoch 2
@@ -239,7 +239,7 @@ print("test accuracy after 15 steps:", roundtrip.approx(ctl_accuracy, 2), "(> 0.
 # %% [markdown]
 # ## Route B: `tf_keras` `fit` with `BackupAndRestore`
 #
-# The worker (`multiworker._route_tf_keras`) calls the Keras 2 `fit` with
+# The worker (`multiworker_train._route_tf_keras`) calls the Keras 2 `fit` with
 # `tf_keras.callbacks.BackupAndRestore(backup_dir=...)`, the same directory for every worker: tf_keras knows about multiple
 # workers: the chief writes the backup there, the others write to temporary dirs. The same kill-and-restart scenario,
 # packaged as `multiworker.kill_and_resume` (the steps of the cell above):
@@ -300,7 +300,7 @@ print("test accuracy after 15 steps:", roundtrip.approx(tfk_accuracy, 2), "(> 0.
 # %%
 chief_only = tmp / "chief-only"
 chief_only.mkdir()
-with workers.ProcessGroup() as group:
+with processes.ProcessGroup() as group:
     procs = multiworker.launch(group, "tf-keras", chief_only, epochs=1, steps_per_epoch=1, save="chief")
     skipped = chief_only / "attempt1-worker1.log"
     deadline = time.monotonic() + 240
@@ -312,7 +312,7 @@ with workers.ProcessGroup() as group:
     try:
         multiworker.wait_for_file(chief_only / multiworker.PREDICTIONS_FILE, timeout=10, procs=procs)
         blocked = None
-    except multiworker.WorkerError as err:
+    except errors.WorkerError as err:
         blocked = err
     print("still running after 10 s:", [p.poll() is None for p in procs])
 print(f"{type(blocked).__name__}: {blocked}")
@@ -345,7 +345,7 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
 # %% [markdown]
 # ## On a real cluster
 #
-# **Unchanged:** the worker program (`python -m helpers.multiworker ...` here), `MultiWorkerMirroredStrategy()` reading
+# **Unchanged:** the worker program (`python -m helpers.multiworker_train ...` here), `MultiWorkerMirroredStrategy()` reading
 # `TF_CONFIG`, the chief/non-chief save rule, and the restore-at-start logic.
 #
 # **Changes:**
@@ -378,7 +378,7 @@ assert chief_seconds < 60 and result.survivor_seconds < 60 and result.killed_cod
 assert ctl_alive == 0 and len(result.alive_after) == 0 and len(group.alive()) == 0
 assert all(c.max_abs_diff <= c.tolerance for c in [*ctl_close.values(), *tfk_close.values()])
 assert ctl_accuracy > 0.5 and tfk_accuracy > 0.5
-assert isinstance(blocked, multiworker.WorkerError)
+assert isinstance(blocked, errors.WorkerError)
 assert "chief" not in inspect.getsource(keras.callbacks.BackupAndRestore)
 print("✓ Keras 3 fit under MultiWorkerMirroredStrategy fails on both workers (keras-team/keras#20585)")
 print("✓ routes A (Keras 3 + custom loop) and B (tf_keras fit) both train on 2 worker processes")

@@ -83,12 +83,12 @@ import tf_keras
 from matplotlib.figure import Figure
 from packaging.version import Version
 
-from helpers import data, models, roundtrip
+from helpers import data, mnist_prep, models, roundtrip
 
 # %matplotlib inline
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__)
-print("MNIST source:", data.prepare(log=None))  # reuse, else download, else build offline (see helpers/data.py)
+print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or build offline (helpers/mnist_prep.py)
 
 
 # %% [markdown]

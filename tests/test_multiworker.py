@@ -1,4 +1,4 @@
-"""helpers.multiworker: bad inputs fail clearly (fast); kill-and-resume works for both routes (slow)."""
+"""helpers.multiworker (the launcher): bad inputs fail clearly (fast); kill-and-resume works for both routes (slow)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,21 @@ from pathlib import Path
 import pytest
 
 from helpers import multiworker as mw
+from helpers.errors import WorkerError
+from helpers.multiworker_config import PREDICTIONS_FILE, format_loss
+from helpers.processes import ProcessGroup
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # ----------------------------------------------------------------------------- fast: bad inputs
-@pytest.mark.parametrize("text", ["2", "a:b", "2:3:4", "0:1", "1:0", ""])
-def test_parse_pause_rejects_bad_text(text):
-    with pytest.raises(mw.WorkerError, match="pause"):
-        mw.parse_pause(text)
-
-
-def test_parse_pause_ok():
-    assert mw.parse_pause("2:3") == (2, 3) and mw.parse_pause(None) is None
+def test_tf_config():
+    cfg = json.loads(mw.tf_config([1111, 2222], 1))
+    assert cfg == {"cluster": {"worker": ["127.0.0.1:1111", "127.0.0.1:2222"]}, "task": {"type": "worker", "index": 1}}
+    with pytest.raises(ValueError):
+        mw.tf_config([1111], 1)
+    with pytest.raises(ValueError):
+        mw.tf_config([], 0)
 
 
 @pytest.mark.parametrize(
@@ -40,32 +42,37 @@ def test_parse_pause_ok():
 )
 def test_worker_command_rejects_bad_options(tmp_path, kwargs, match):
     route = kwargs.pop("route")
-    with pytest.raises(mw.WorkerError, match=match):
+    with pytest.raises(WorkerError, match=match):
         mw.worker_command(route, tmp_path, **kwargs)
 
 
 def test_worker_command_ok(tmp_path):
     cmd = mw.worker_command("tf-keras", tmp_path, pause_at="2:2")
-    assert cmd[:2] == ["-m", "helpers.multiworker"] and "--pause-at" in cmd and "2:2" in cmd
+    assert cmd[:2] == ["-m", "helpers.multiworker_train"] and "--pause-at" in cmd and "2:2" in cmd
 
 
 def test_launch_needs_an_existing_workdir(tmp_path):
-    from helpers.workers import ProcessGroup
-
     with ProcessGroup() as group:
-        with pytest.raises(mw.WorkerError, match="does not exist"):
+        with pytest.raises(WorkerError, match="does not exist"):
             mw.launch(group, "ctl", tmp_path / "missing")
-        with pytest.raises(mw.WorkerError, match="num_workers"):
+        with pytest.raises(WorkerError, match="num_workers"):
             mw.launch(group, "ctl", tmp_path, num_workers=0)
         assert group.procs == []
 
 
+def test_launch_rejects_a_pause_task_outside_the_cluster(tmp_path):
+    with ProcessGroup() as group:
+        with pytest.raises(WorkerError, match="pause_task must be one of the 2 workers"):
+            mw.launch(group, "ctl", tmp_path, pause_at="1:1", pause_task=2)
+        assert group.procs == []
+
+
 def test_wait_for_file_times_out_and_notices_exited_workers(tmp_path):
-    with pytest.raises(mw.WorkerError, match="did not appear within 0.2 s"):
+    with pytest.raises(WorkerError, match="did not appear within 0.2 s"):
         mw.wait_for_file(tmp_path / "marker", timeout=0.2)
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait(30)
-    with pytest.raises(mw.WorkerError, match="exited \\(code 0\\)"):
+    with pytest.raises(WorkerError, match="exited \\(code 0\\)"):
         mw.wait_for_file(tmp_path / "marker", timeout=30, procs=[done])
 
 
@@ -80,52 +87,15 @@ def test_events_and_step_losses(tmp_path):
 
 def test_losses_are_printed_after_approx_and_parsed_back(tmp_path):
     """Losses depend on the CPU in their last digits: the workers print them after "≈" (masked by nbval)."""
-    assert mw._loss(2.0812345, 2) == "≈2.08" and mw._loss(1.9123449, 4) == "≈1.9123"
+    assert format_loss(2.0812345, 2) == "≈2.08" and format_loss(1.9123449, 4) == "≈1.9123"
     log = tmp_path / "w.log"
     log.write_text(
-        f"MW| step 6 loss {mw._loss(1.9123, 4)}\nMW| epoch 2/3 done at step 10, loss ≈1.58\nMW| step 7 loss 1.5\n",
+        f"MW| step 6 loss {format_loss(1.9123, 4)}\nMW| epoch 2/3 done at step 10, loss ≈1.58\nMW| step 7 loss 1.5\n",
         encoding="utf-8",
     )
     lines = mw.events(log)
     assert lines[1] == "epoch 2/3 done at step 10, loss ≈1.58"
     assert mw.step_losses(lines) == ([6, 7], [1.9123, 1.5])
-
-
-def _run_cli(args, env_extra, cwd):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    env.update(env_extra)
-    return subprocess.run(
-        [sys.executable, "-m", "helpers.multiworker", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
-
-
-@pytest.mark.parametrize(
-    "env, args, match",
-    [
-        ({}, [], "TF_CONFIG is not set"),
-        ({"TF_CONFIG": "{not json"}, [], "TF_CONFIG must hold cluster.worker and task.index"),
-        (
-            {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}})},
-            [],
-            "task.index 3 is not one of the 1 workers",
-        ),
-        ({}, ["--pause-at", "x"], "pause must look like EPOCH:STEP"),
-    ],
-)
-def test_cli_errors_are_clear_and_exit_2(tmp_path, env, args, match):
-    proc = _run_cli(["--route", "ctl", "--workdir", str(tmp_path), *args], env, tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert match in proc.stderr
-
-
-def test_cli_missing_workdir(tmp_path):
-    proc = _run_cli(["--route", "ctl", "--workdir", str(tmp_path / "nope")], {}, tmp_path)
-    assert proc.returncode == 2 and "is not a directory" in proc.stderr
 
 
 # ----------------------------------------------------------------------------- slow: kill and resume
@@ -165,5 +135,5 @@ def test_kill_and_resume(tmp_path, route, hard_timeout):
     starts = [line for line in second if line.startswith("epoch ") and "starts" in line]
     assert starts[0] == "epoch 2/3 starts at step 5", second  # resumed at the interrupted epoch, not epoch 1
     assert mw.step_losses(second)[0] == list(range(6, 16))
-    assert (tmp_path / mw.PREDICTIONS_FILE).exists()
+    assert (tmp_path / PREDICTIONS_FILE).exists()
     assert not list(tmp_path.glob("worker1-*")), "the non-chief's temporary save dir was not removed"

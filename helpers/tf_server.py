@@ -1,22 +1,23 @@
-"""A remote TensorFlow worker on this machine, for the local-I/O lesson.
+"""A ``tf.distribute.Server`` in a subprocess: a remote TensorFlow worker on this machine, for the local-I/O lesson.
 
 A Cloud TPU's workers are other hosts with their own filesystems.  To show what that
 means for saving without a TPU, we start a ``tf.distribute.Server`` (job ``worker``,
 one task) in a **separate process with its own working directory** (a fresh temp
 dir), so a relative path means one folder to the notebook and another to the worker::
 
-    worker = remote.start_worker()            # waits until the port accepts connections
+    worker = tf_server.start()                # waits until the port accepts connections
     tf.config.experimental_connect_to_cluster(tf.train.ClusterSpec(worker.cluster_spec))
     ...                                       # place variables on worker.device
-    worker.stop()                             # or: with remote.start_worker() as worker: ...
+    worker.stop()                             # or: with tf_server.start() as worker: ...
 
 The process is always stopped: by :meth:`RemoteWorker.stop` / leaving the ``with``
 block, at interpreter exit (``atexit``), and, should the parent die without cleaning
-up, by the server itself, which exits when its parent process is gone.
+up, by the server itself, which exits when its parent process is gone.  A server that dies
+or never listens raises :class:`helpers.errors.WorkerError` (or ``TimeoutError``).
 
 Command line (the subprocess's entry point)::
 
-    python -m helpers.remote serve --port N [--job worker] [--parent-pid PID]
+    python -m helpers.tf_server serve --port N [--job worker] [--parent-pid PID]
 """
 
 from __future__ import annotations
@@ -31,15 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from helpers.workers import ProcessGroup, free_ports, read_log
+from helpers.errors import WorkerError
+from helpers.processes import ProcessGroup, free_ports, read_log
 
-__all__ = ["WorkerError", "RemoteWorker", "start_worker", "wait_for_port", "check_port", "serve"]
+__all__ = ["RemoteWorker", "start", "wait_for_port", "check_port", "serve", "main"]
 
 HOST = "127.0.0.1"
-
-
-class WorkerError(RuntimeError):
-    """The worker process exited (or never listened) instead of serving."""
+MODULE = "helpers.tf_server"  #: ``python -m MODULE serve ...`` runs the server (:func:`main`)
 
 
 def check_port(port: object) -> int:
@@ -81,7 +80,8 @@ def wait_for_port(
         if proc is not None and proc.poll() is not None:
             raise WorkerError(
                 f"the worker process exited with code {proc.returncode} before listening on port {port}; "
-                f"last lines of its log:\n{_log_tail(log)}"
+                f"last lines of its log:\n{_log_tail(log)}\n"
+                "Fix the cause shown in the log (a port already in use: call start() without a port)."
             )
         try:
             with socket.create_connection((host, port), timeout=0.5):
@@ -91,13 +91,14 @@ def wait_for_port(
         if time.monotonic() - start >= timeout:
             raise TimeoutError(
                 f"nothing accepted connections on {host}:{port} within {timeout:g} s; "
-                f"last lines of the worker's log:\n{_log_tail(log)}"
+                f"last lines of the worker's log:\n{_log_tail(log)}\n"
+                "If the log shows TensorFlow still starting up, pass a larger timeout."
             )
         time.sleep(0.1)
 
 
 class RemoteWorker:
-    """A running ``tf.distribute.Server`` subprocess (see :func:`start_worker`).
+    """A running ``tf.distribute.Server`` subprocess (see :func:`start`).
 
     Attributes:
         job: the job name (``"worker"``).
@@ -148,7 +149,7 @@ class RemoteWorker:
         return f"RemoteWorker(device={self.device!r}, {state})"
 
 
-def start_worker(
+def start(
     port: int | None = None, *, job: str = "worker", workdir: str | os.PathLike | None = None, timeout: float = 60.0
 ) -> RemoteWorker:
     """Start a one-task ``tf.distribute.Server`` in a subprocess and wait until it listens.
@@ -183,7 +184,7 @@ def start_worker(
     group = ProcessGroup()
     try:
         proc = group.python(
-            ["-m", "helpers.remote", "serve", "--port", str(port), "--job", job, "--parent-pid", str(os.getpid())],
+            ["-m", MODULE, "serve", "--port", str(port), "--job", job, "--parent-pid", str(os.getpid())],
             log=log,
             cwd=cwd,
             env={"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")},
@@ -212,7 +213,8 @@ def serve(port: int, job: str = "worker", parent_pid: int | None = None, poll: f
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.remote", description=__doc__.split("\n")[0])
+    """The subprocess's command line: ``serve`` runs until killed; a bad ``--port`` exits 2."""
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run a one-task tf.distribute.Server on 127.0.0.1")
     p.add_argument("--port", type=int, required=True)

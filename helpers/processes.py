@@ -1,4 +1,4 @@
-"""Worker processes for the multi-process lessons: start them, and always stop them.
+"""OS processes for the multi-process lessons: start them, and always stop them.
 
 Every process is started in its own process group and registered with a
 :class:`ProcessGroup`; leaving the ``with`` block (normally, on an exception, or on a
@@ -8,7 +8,6 @@ waits.  Nothing a notebook starts outlives the cell that started it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -17,8 +16,9 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
-__all__ = ["free_ports", "tf_config", "ProcessGroup"]
+__all__ = ["free_ports", "ProcessGroup", "read_log"]
 
 
 def free_ports(n: int) -> list[int]:
@@ -38,16 +38,6 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def tf_config(ports: Sequence[int], index: int, job: str = "worker") -> str:
-    """The ``TF_CONFIG`` JSON for task ``index`` of a local cluster on ``ports``."""
-    if not ports:
-        raise ValueError("ports is empty: pass one port per worker (see free_ports)")
-    if not 0 <= index < len(ports):
-        raise ValueError(f"index must be in [0, {len(ports)}), got {index}")
-    cluster = {job: [f"127.0.0.1:{p}" for p in ports]}
-    return json.dumps({"cluster": cluster, "task": {"type": job, "index": index}})
-
-
 class ProcessGroup:
     """Start subprocesses and guarantee they are stopped.
 
@@ -59,9 +49,11 @@ class ProcessGroup:
     """
 
     def __init__(self, grace: float = 5.0):
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+            raise ValueError(f"grace must be a number of seconds >= 0, got {grace!r}")
         self.grace = grace
         self.procs: list[subprocess.Popen] = []
-        self._logs: list = []
+        self._logs: list[IO[str]] = []
 
     def start(
         self,
@@ -142,6 +134,6 @@ class ProcessGroup:
 
 
 def read_log(path: str | os.PathLike, lines: int | None = None) -> str:
-    """The text of a worker's log file (its last ``lines`` lines if given)."""
+    """The text of a process's log file (its last ``lines`` lines if given)."""
     text = Path(path).read_text(errors="replace")
     return "\n".join(text.splitlines()[-lines:]) if lines else text

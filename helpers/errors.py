@@ -1,0 +1,27 @@
+"""The exceptions the helpers raise, one per failure family.
+
+Bad arguments to a function are a ``ValueError`` (or ``TypeError``), as anywhere in Python.
+Everything that goes wrong *outside* the call – a download, a file, another process – is one
+of these, and its message says what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DataError", "WorkerError"]
+
+
+class DataError(RuntimeError):
+    """MNIST could not be prepared: the source is missing, unreachable, corrupt, or not the real dataset.
+
+    Raised by :mod:`helpers.mnist_prep`.
+    """
+
+
+class WorkerError(RuntimeError):
+    """A process the helpers start did not do what was asked of it.
+
+    It was given a configuration it cannot run, exited before it was ready, or did not reach an
+    expected point in time.  Raised for the ``tf.distribute.Server`` subprocess
+    (:mod:`helpers.tf_server`) and for the ``MultiWorkerMirroredStrategy`` workers
+    (:mod:`helpers.multiworker`, :mod:`helpers.multiworker_train`).
+    """
