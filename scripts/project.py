@@ -1,7 +1,13 @@
-"""Facts about this repository that several scripts and tests need, read from one place: pyproject.toml."""
+"""Facts about this repository that several scripts and tests need, read from one place: pyproject.toml.
+
+python scripts/project.py relink   # after changing [project.urls] Repository: rewrite the links to this repository
+                                   # in lessons/*.py (badges, Colab install line) and README.md, then `make sync`
+"""
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import tomllib
@@ -24,3 +30,42 @@ def repository_url() -> str:
 REPO = repository_url().removeprefix("https://github.com/")
 #: What the notebooks' Setup cell installs the helpers from on Colab.
 HELPERS_URL = f"git+{repository_url()}"
+
+# Links to this collection's own files: the badges (…/<owner>/<name>/blob/main/notebooks/…) and the Setup cell's
+# `git+https://github.com/<owner>/<name>"`. Links to other projects (keras-team/keras#…) do not match.
+OWN_LINKS = re.compile(
+    r"(?P<head>colab\.research\.google\.com/github/|https://github\.com/)(?P<repo>[\w.-]+/[\w.-]+)"
+    r"(?P<tail>/blob/main/notebooks/)"
+    r"|(?P<head2>git\+https://github\.com/)(?P<repo2>[\w.-]+/[\w.-]+)(?P<tail2>\")"
+)
+
+
+def relink(text: str, repo: str | None = None) -> str:
+    """``text`` with every link to this collection pointing at ``repo`` (owner/name; default: pyproject's)."""
+    repo = repo or REPO
+
+    def sub(m: re.Match) -> str:
+        head, tail = (m["head"], m["tail"]) if m["head"] else (m["head2"], m["tail2"])
+        return f"{head}{repo}{tail}"
+
+    return OWN_LINKS.sub(sub, text)
+
+
+def relink_files(root: Path = ROOT) -> list[Path]:
+    """Rewrite the links in lessons/*.py and README.md; return the files that changed."""
+    changed = []
+    for path in [*sorted((root / "lessons").glob("[0-9][0-9]_*.py")), root / "README.md"]:
+        text = path.read_text(encoding="utf-8")
+        new = relink(text)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["relink"]:
+        sys.exit("usage: python scripts/project.py relink")
+    for path in relink_files():
+        print("relinked", path.relative_to(ROOT))
+    print(f"links point at {REPO}; now run `make sync`")

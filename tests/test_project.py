@@ -9,14 +9,37 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import project  # noqa: E402
 
+HINT = "pyproject's [project.urls] Repository changed? run `python scripts/project.py relink` and `make sync`"
+
 
 def test_every_user_of_the_address_agrees_with_pyproject():
     assert project.HELPERS_URL == f"git+https://github.com/{project.REPO}"
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         text = path.read_text(encoding="utf-8")
-        assert f"colab.research.google.com/github/{project.REPO}/blob/main/notebooks/{path.name}" in text
-        assert project.HELPERS_URL in text
-    assert f"colab.research.google.com/github/{project.REPO}/" in (ROOT / "README.md").read_text(encoding="utf-8")
+        assert f"colab.research.google.com/github/{project.REPO}/blob/main/notebooks/{path.name}" in text, HINT
+        assert project.HELPERS_URL in text, HINT
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"colab.research.google.com/github/{project.REPO}/" in readme, HINT
+    for path in [*sorted((ROOT / "lessons").glob("*.py")), ROOT / "README.md"]:
+        assert project.relink(path.read_text(encoding="utf-8")) == path.read_text(encoding="utf-8"), (path.name, HINT)
+
+
+def test_relink_rewrites_only_the_links_to_this_collection(tmp_path, monkeypatch):
+    (tmp_path / "lessons").mkdir()
+    lesson = tmp_path / "lessons" / "01_x.py"
+    lesson.write_text(
+        "# [Colab](https://colab.research.google.com/github/old/repo/blob/main/notebooks/01_x.ipynb)\n"
+        "# [GitHub](https://github.com/old/repo/blob/main/notebooks/01_x.ipynb)\n"
+        "# see https://github.com/keras-team/keras/issues/20585\n"
+        'packages = ["distsave-helpers[legacy] @ git+https://github.com/old/repo"]\n'
+    )
+    (tmp_path / "README.md").write_text("[clone](https://github.com/tensorflow/docs)\n")
+    monkeypatch.setattr(project, "REPO", "new-owner/new.name")
+    assert project.relink_files(tmp_path) == [lesson]
+    text = lesson.read_text()
+    assert text.count("new-owner/new.name") == 3 and "old/repo" not in text
+    assert "keras-team/keras/issues/20585" in text
+    assert (tmp_path / "README.md").read_text() == "[clone](https://github.com/tensorflow/docs)\n"
 
 
 @pytest.mark.parametrize(
