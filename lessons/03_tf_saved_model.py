@@ -11,12 +11,12 @@
 #
 # **What you'll learn**
 #
-# - `tf.saved_model.save` / `tf.saved_model.load`: what comes back, and its `serving_default` signature
+# - `tf.saved_model.save` / `tf.saved_model.load`: what comes back, and its `serving_default` signature, a ConcreteFunction (how to call it)
 # - distributed inference with `strategy.run` over `experimental_distribute_dataset`, checked against one device
 # - Keras 3's `model.export` and `keras.export.ExportArchive` (a custom signature) vs `tf.saved_model.save`
 # - fine-tuning a loaded SavedModel under `MirroredStrategy`: Keras 3's `TFSMLayer` and the seed's `hub.KerasLayer` with `tf_keras`, and where each one fails
 #
-# **Expected run time:** about 75 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 80 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
@@ -71,6 +71,8 @@ print("replicas:", len(replica_devices))
 # used in the last section, goes through an explicit `import tf_keras`; both live in one process.
 
 # %%
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -82,20 +84,12 @@ import tf_keras
 from helpers import data, mnist_prep, models, roundtrip
 
 tf.get_logger().setLevel("ERROR")
-print(
-    "TensorFlow",
-    tf.__version__,
-    "| Keras",
-    keras.__version__,
-    "| tf_keras",
-    tf_keras.__version__,
-    "| tensorflow_hub",
-    hub.__version__,
-)
+versions = f"TensorFlow {tf.__version__} | Keras {keras.__version__} | tf_keras {tf_keras.__version__}"
+print(versions, "| tensorflow_hub", hub.__version__)
 print("MNIST source:", mnist_prep.prepare(log=None))
 
 # %%
-strategy = devices.mirrored_strategy(2)
+strategy = tf.distribute.MirroredStrategy(replica_devices)
 train_dataset, eval_dataset = data.get_data(strategy, batch_size_per_replica=64, repeat=True)
 eval_subset = eval_dataset.take(20)  # the first 2560 test images: enough to compare accuracies, and fast
 print("replicas in sync:", strategy.num_replicas_in_sync)
@@ -125,7 +119,8 @@ print("base accuracy:", roundtrip.approx(base_accuracy))
 # ## `tf.saved_model.save` and `tf.saved_model.load`
 #
 # `tf.saved_model.save` writes TensorFlow's own format: a graph (`saved_model.pb`) plus the variables. Nothing
-# Keras-specific is needed to load it back.
+# Keras-specific is needed to load it back. The [SavedModel guide](https://www.tensorflow.org/guide/saved_model)
+# describes the format.
 
 # %%
 saved_path = tmp / "tf_saved"
@@ -140,11 +135,16 @@ print("signatures:", list(loaded.signatures.keys()))
 print("callable (has __call__):", callable(loaded))
 
 # %% [markdown]
-# The signature `serving_default` is a concrete function with a fixed input spec and a dict of named outputs.
-# Its structure, printed as shapes and dtypes:
+# ### The `serving_default` signature is a ConcreteFunction
+#
+# A SavedModel stores the ConcreteFunctions traced from `tf.function`s (the
+# [tf.function guide](https://www.tensorflow.org/guide/function) explains tracing): one graph each, with a fixed input
+# spec. `loaded.signatures["serving_default"]` is one of them, and it returns a dict of named outputs. Its structure,
+# printed as shapes and dtypes:
 
 # %%
 infer = loaded.signatures["serving_default"]
+print("a ConcreteFunction:", isinstance(infer, tf.types.experimental.ConcreteFunction))
 
 
 def describe(structure):
@@ -159,18 +159,27 @@ print("keyword inputs:   ", describe(kwargs))
 print("outputs:          ", describe(infer.structured_outputs))
 
 # %% [markdown]
-# The signature takes keyword arguments only and returns a dict. Its logits equal the Keras model's up to float32
-# rounding: the SavedModel's graph computes the same products as the Keras call but may add them in another order, and
-# which last digits that changes depends on your CPU. `roundtrip.assert_close` allows a difference of
-# `roundtrip.RTOL` = 0.00001 relative to the size of the logits.
+# The input is declared as a keyword argument. A call that passes the batch **positionally** works too: when the
+# keyword form does not match, a ConcreteFunction takes positional tensors in the order of its inputs (this signature
+# has one). Both calls run the same graph on the same batch, so their logits are identical.
 
 # %%
 images, labels = next(iter(eval_dataset))
 (input_name,) = kwargs
-signature_logits = infer(**{input_name: images})["output_0"]
+by_keyword = infer(**{input_name: images})["output_0"]
+by_position = infer(images)["output_0"]
+print("logits:", tuple(by_keyword.shape), "by keyword,", tuple(by_position.shape), "by position")
+positional_identical = np.array_equal(by_keyword.numpy(), by_position.numpy())
+print("keyword and positional call give identical logits:", positional_identical)
+
+# %% [markdown]
+# The signature's logits equal the Keras model's up to float32 rounding: the SavedModel's graph computes the same
+# products as the Keras call but may add them in another order, and which last digits that changes depends on your
+# CPU. `roundtrip.assert_close` allows a difference of `roundtrip.RTOL` = 0.00001 relative to the size of the logits.
+
+# %%
 keras_logits = model(images, training=False)
-print("batch:", tuple(images.shape), "-> logits", tuple(signature_logits.shape))
-signature_vs_keras = roundtrip.assert_close(keras_logits, signature_logits, what="logits")
+signature_vs_keras = roundtrip.assert_close(keras_logits, by_keyword, what="logits")
 print("signature vs the Keras model:", signature_vs_keras)
 
 # %% [markdown]
@@ -189,7 +198,7 @@ print("variable type in scope:", type(infer_in_scope.variables[0]).__name__)
 
 @tf.function
 def distributed_logits(dist_images):
-    per_replica = strategy.run(lambda x: infer_in_scope(**{input_name: x})["output_0"], args=(dist_images,))
+    per_replica = strategy.run(lambda x: infer_in_scope(x)["output_0"], args=(dist_images,))
     return strategy.gather(per_replica, axis=0)
 
 
@@ -199,7 +208,7 @@ print("one global batch on the replicas:", [tuple(v.shape) for v in first.values
 distributed = np.concatenate(
     [distributed_logits(x).numpy() for x in strategy.experimental_distribute_dataset(test_images)]
 )
-single_device = np.concatenate([infer(**{input_name: x})["output_0"].numpy() for x in test_images])
+single_device = np.concatenate([infer(x)["output_0"].numpy() for x in test_images])
 print("distributed:", distributed.shape, "| single device:", single_device.shape)
 distributed_vs_single = roundtrip.assert_close(single_device, distributed, what="logits")
 print("distributed vs single device:", distributed_vs_single)
@@ -218,6 +227,22 @@ print("signatures:", list(exported.signatures.keys()))
 print("has serve:", hasattr(exported, "serve"), "| callable:", callable(exported))
 serve_vs_keras = roundtrip.assert_close(keras_logits, exported.serve(images), what="logits")
 print("serve vs the Keras model:", serve_vs_keras)
+
+# %% [markdown]
+# `exported.serve` is not a signature: it is the restored `tf.function` itself, which takes the batch positionally (as
+# above) and returns the logits, not a dict. Its parameter is not named like the signature's input, so the
+# signature-style keyword call fails:
+
+# %%
+print("exported.serve is a", type(exported.serve).__name__)
+(serve_input_name,) = exported.signatures["serving_default"].structured_input_signature[1]
+try:
+    exported.serve(**{serve_input_name: images})
+except TypeError as err:
+    serve_keyword_error = f"{type(err).__name__}: {str(err).split(' Received')[0]}"  # the rest prints the whole batch
+    print(serve_keyword_error)
+else:
+    raise AssertionError("expected the keyword call to fail")
 
 # %% [markdown]
 # `ExportArchive` lets us choose the endpoints. Here one endpoint, `classify`, returns probabilities and
@@ -246,22 +271,12 @@ sums = result["probabilities"].numpy().sum(axis=1)
 print("probabilities sum to 1:", roundtrip.assert_close(np.ones_like(sums), sums, what="probability sums"))
 
 # %% [markdown]
-# Side by side, what each route leaves on the loaded object:
+# None of the three loaded objects is callable: a Keras 3 model saved with `tf.saved_model.save` keeps only its
+# signature, so `loaded(x)` fails and the SavedModel must be called through `signatures[...]` or a named endpoint.
 
 # %%
-rows = {"tf.saved_model.save": loaded, "model.export": exported, "ExportArchive": custom}
-print(f"{'route':<22}{'signatures':<33}{'__call__':<10}{'serve':<7}classify")
-for route, obj in rows.items():
-    print(
-        f"{route:<22}{str(list(obj.signatures)):<33}{str(callable(obj)):<10}"
-        f"{str(hasattr(obj, 'serve')):<7}{hasattr(obj, 'classify')}"
-    )
-
-# %% [markdown]
-# None of the three is callable: a Keras 3 model saved with `tf.saved_model.save` keeps only its signature, so
-# `loaded(x)` fails and the SavedModel must be called through `signatures[...]` or a named endpoint.
-
-# %%
+routes = {"tf.saved_model.save": loaded, "model.export": exported, "ExportArchive": custom}
+print("callable:", {route: callable(obj) for route, obj in routes.items()})
 try:
     loaded(images)
 except TypeError as err:
@@ -311,26 +326,31 @@ assert tfsm_after > tfsm_before + 0.01 and tfsm_after > 0.8  # fine-tuning helpe
 print(f"accuracy: {roundtrip.approx(tfsm_before)} before -> {roundtrip.approx(tfsm_after)} after fine-tuning")
 
 # %% [markdown]
-# The same model **without** a strategy cannot be trained: the optimizer names its slot variables after the
-# wrapped weights, whose names still end in `:0`.
+# The same model **without** a strategy fails at its first training step: Adam names a slot variable after the wrapped
+# weight it belongs to, and that name, `sequential_conv2d_kernel:0_momentum`, is not a valid name scope.
 
 # %%
 keras.utils.set_random_seed(0)
-no_strategy_model, _ = tfsm_model(str(export_path))
+no_strategy_model, no_strategy_wrapped = tfsm_model(str(export_path))
+print("first wrapped weight:", no_strategy_wrapped.trainable_weights[0].name)
 try:
     no_strategy_model.fit(train_dataset, epochs=1, steps_per_epoch=1, verbose=0)
 except ValueError as err:
     tfsm_error = f"{type(err).__name__}: {err}"
-    print(tfsm_error[:200])
+    print(tfsm_error)
 else:
     raise AssertionError("expected fit without a strategy to fail")
 
 # %% [markdown]
+# The `:0` is there under the strategy as well (the first weight's name printed in the training cell above), and there
+# training works; these cells show *that* the strategy makes the difference, not why. Exercise 1 tries a strategy with
+# a single replica.
+#
 # ## Fine-tuning a loaded SavedModel, the seed's way: `hub.KerasLayer` and `tf_keras`
 #
-# The seed tutorial wraps the loaded object in `hub.KerasLayer`. That needs a callable SavedModel, which a Keras 3 model
-# saved with `tf.saved_model.save` is not. Given a non-callable object, `hub.KerasLayer` treats it as a model *handle*
-# (which must be a string) and refuses it:
+# The seed tutorial wraps the loaded object in `hub.KerasLayer`. Given an object, `hub.KerasLayer` calls it, so it needs
+# a callable SavedModel, which a Keras 3 model saved with `tf.saved_model.save` is not. Given a non-callable object,
+# `hub.KerasLayer` treats it as a model *handle* (which must be a string) and refuses it:
 
 # %%
 try:
@@ -342,6 +362,37 @@ else:
     raise AssertionError("expected hub.KerasLayer to refuse a Keras 3 SavedModel")
 
 # %% [markdown]
+# <a id="hub-keraslayer-keras-3-savedmodel"></a>
+# ### `hub.KerasLayer` and a Keras 3 SavedModel: inference only
+#
+# Give `hub.KerasLayer` the SavedModel's **path** and name a signature (`signature="serving_default"`, and
+# `output_key="output_0"` to pick the logits out of the dict): it then calls the signature, and the `tf_keras` model
+# around it predicts what the Keras model predicts, up to float32 rounding. With `trainable=True` added, building the
+# model raises a `ValueError`: `hub.KerasLayer` does not train through a signature. So a Keras 3 SavedModel can run in
+# `hub.KerasLayer`, but to fine-tune one, use `TFSMLayer` (above).
+
+
+# %%
+def hub_signature_model(trainable):
+    with strategy.scope():
+        layer = hub.KerasLayer(str(saved_path), signature="serving_default", output_key="output_0", trainable=trainable)
+        return tf_keras.Sequential([tf_keras.Input(shape=(28, 28, 1)), layer])
+
+
+hub_inference = hub_signature_model(trainable=False)
+hub_vs_keras = roundtrip.assert_close(keras_logits, hub_inference.predict(images, verbose=0), what="logits")
+print("hub.KerasLayer(path, signature=...) vs the Keras model:", hub_vs_keras)
+try:
+    hub_signature_model(trainable=True)
+except ValueError as err:
+    hub_trainable_error = re.search(r"Setting hub\.KerasLayer\.trainable = True is unsupported[^.]*\.", str(err))
+    print(f"with trainable=True: {type(err).__name__}: {hub_trainable_error.group()}")
+else:
+    raise AssertionError("expected hub.KerasLayer to refuse training through a signature")
+
+# %% [markdown]
+# ### Fine-tuning a `tf_keras` SavedModel with `hub.KerasLayer`
+#
 # A `tf_keras` (Keras 2) model saved with `tf.saved_model.save` *is* callable. We build the same CNN with
 # `tf_keras` (`models.get_model(strategy, keras=tf_keras)`), train it for 30 steps and save it.
 
@@ -361,21 +412,17 @@ print("callable after loading:", callable(tf.saved_model.load(str(k2_path))))
 
 # %% [markdown]
 # Load the SavedModel **inside** the strategy scope (so its variables are mirrored), wrap it in `hub.KerasLayer`,
-# and fine-tune it inside a `tf_keras` model whose head is a `tf_keras` `Dense` layer, again initialised to the identity. `tf_keras`'s `verbose=2` epoch lines carry timings in another
-# format, so we train silently and print the loss of each epoch.
+# and fine-tune it inside a `tf_keras` model whose head is a `tf_keras` `Dense` layer, again initialised to the
+# identity. `tf_keras`'s `verbose=2` epoch lines carry timings in another format, so we train silently and print the
+# loss of each epoch.
 
 
 # %%
 def hub_model_on(loaded_savedmodel):
     with strategy.scope():
         layer = hub.KerasLayer(loaded_savedmodel, trainable=True)
-        bigger = tf_keras.Sequential(
-            [
-                tf_keras.Input(shape=(28, 28, 1)),
-                layer,
-                tf_keras.layers.Dense(10, kernel_initializer="identity"),
-            ]
-        )
+        head = tf_keras.layers.Dense(10, kernel_initializer="identity")
+        bigger = tf_keras.Sequential([tf_keras.Input(shape=(28, 28, 1)), layer, head])
         bigger.compile(
             loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             optimizer=tf_keras.optimizers.Adam(1e-3),
@@ -407,8 +454,7 @@ print(f"accuracy: {roundtrip.approx(hub_acc_before)} before -> {roundtrip.approx
 
 # %% [markdown]
 # Loaded **outside** the scope, the same SavedModel's variables are single-device variables, not `MirroredVariable`s,
-# and building the model in the scope fails. The message embeds the whole variable (its values) and an object
-# address, so we print its stable parts:
+# and building the model in the scope fails:
 
 # %%
 loaded_outside = tf.saved_model.load(str(k2_path))
@@ -416,58 +462,99 @@ print("variable type outside the scope:", type(loaded_outside.trainable_variable
 try:
     hub_model_on(loaded_outside)
 except ValueError as err:
-    message = str(err)
-    outside_error = f"{type(err).__name__}: {message}"
-    print(
-        f"{type(err).__name__}: {message.split(' shape=')[0]} ...>)",
-        message[message.index("was not created") : message.index(" of (")],
-        "...",
-    )
-    print(message[message.index("It is most likely") :].split(". ")[0] + ".")
+    outside_error = f"{type(err).__name__}: {err}"  # it embeds the variable's values: print the gist
+    gist = re.search(r"was not created in the distribution strategy scope", outside_error)
+    print(f"{type(err).__name__}: Variable (...) {gist.group()} ...")
 else:
     raise AssertionError("expected a SavedModel loaded outside the scope to fail")
+
+# %% [markdown]
+# ## Exercises
+
+# %% [markdown]
+# ### Exercise 1: `TFSMLayer` under a single replica
+#
+# Build `tfsm_model(str(export_path))` inside the scope of `tf.distribute.MirroredStrategy(replica_devices[:1])` and
+# train it for 3 steps. Does it fail like the model without a strategy? The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 1
+one_replica = tf.distribute.MirroredStrategy(replica_devices[:1])
+with one_replica.scope():
+    one_replica_model, one_replica_wrapped = tfsm_model(str(export_path))
+start = one_replica_wrapped.trainable_weights[0].numpy().copy()
+one_replica_model.fit(train_dataset, epochs=1, steps_per_epoch=3, verbose=0)
+one_replica_trained = not np.array_equal(start, one_replica_wrapped.trainable_weights[0].numpy())
+print("first weight:", one_replica_wrapped.trainable_weights[0].name, "| trained:", one_replica_trained)
+assert one_replica.num_replicas_in_sync == 1 and one_replica_trained
+
+# %% [markdown]
+# ### Exercise 2: two positional tensors
+#
+# The signature `infer` has one input. Call it with the batch twice, `infer(images, images)`: which error do you get?
+# The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 2
+try:
+    infer(images, images)
+except TypeError as err:
+    two_positional_error = f"{type(err).__name__}: {str(err).split(' Received')[0]}"
+    print(two_positional_error)
+else:
+    raise AssertionError("expected a TypeError")
+assert "too many positional arguments" in two_positional_error
 
 # %% [markdown]
 # ## What we verified
 
 # %%
-import shutil
-
 shutil.rmtree(tmp)
 
 assert strategy.num_replicas_in_sync == 2
 assert list(loaded.signatures) == ["serving_default"] and not callable(loaded)
-assert list(infer.structured_outputs) == ["output_0"]
+assert isinstance(infer, tf.types.experimental.ConcreteFunction) and args == () and len(kwargs) == 1
+assert list(infer.structured_outputs) == ["output_0"] and positional_identical
 assert base_accuracy > 0.7 and k2_base_accuracy > 0.7
-for check in (signature_vs_keras, distributed_vs_single, serve_vs_keras):
+for check in (signature_vs_keras, distributed_vs_single, serve_vs_keras, hub_vs_keras):
     assert check.rtol == roundtrip.RTOL and check.max_abs_diff <= check.tolerance
 assert distributed.shape == single_device.shape == (1280, 10)
-assert hasattr(exported, "serve") and not callable(exported)
-assert hasattr(custom, "classify") and set(custom.signatures["serving_default"].structured_outputs) == {
-    "probabilities",
-    "classes",
-}
+assert hasattr(exported, "serve") and not any(callable(obj) for obj in routes.values())
+assert serve_keyword_error.startswith("TypeError") and "missing a required argument" in serve_keyword_error
+assert set(custom.signatures["serving_default"].structured_outputs) == {"probabilities", "classes"}
+assert hasattr(custom, "classify")
 assert loaded_call_error.startswith("TypeError")
 assert round(abs(tfsm_before - base_accuracy) * 2560) <= 1
 assert round(abs(hub_acc_before - k2_base_accuracy) * 2560) <= 1
 assert tfsm_changed == len(before) > 0 and tfsm_after > tfsm_before + 0.01 and tfsm_after > 0.8
+assert wrapped.trainable_weights[0].name.endswith(":0") and no_strategy_wrapped.trainable_weights[0].name.endswith(":0")
 assert "is not a valid scope name" in tfsm_error
 assert hub_error.startswith("ValueError: Expected a string, got")
+assert hub_trainable_error is not None
 assert hub_changed == len(hub_before) > 0 and hub_acc_after > hub_acc_before + 0.01 and hub_acc_after > 0.8
 assert hub_losses[1] < hub_losses[0]
 assert "was not created in the distribution strategy scope" in outside_error
 print("✓ tf.saved_model.save → load: only `serving_default` (output `output_0`), not callable;")
 print("  its logits equal the Keras model's up to float32 rounding")
+print("✓ the signature is a ConcreteFunction: called with the batch by keyword or positionally, identical logits")
 print(
     "✓ strategy.run over experimental_distribute_dataset on 2 replicas = single-device inference, up to float32 rounding"
 )
-print("✓ model.export adds a `serve` endpoint; ExportArchive stores a custom `classify` endpoint/signature")
+print("✓ model.export adds a `serve` endpoint, a restored tf.function (not a signature): call it positionally;")
+print("  ExportArchive stores a custom `classify` endpoint/signature")
 print(
     f"✓ TFSMLayer fine-tunes under MirroredStrategy (accuracy {roundtrip.approx(tfsm_before)} → "
     f"{roundtrip.approx(tfsm_after)}), fails without a strategy"
 )
+print("✓ hub.KerasLayer: refuses a loaded Keras 3 SavedModel; with its path and signature= it runs inference,")
+print("  but not with trainable=True")
 print(
-    f"✓ hub.KerasLayer refuses a Keras 3 SavedModel, fine-tunes a tf_keras one (accuracy {roundtrip.approx(hub_acc_before)} → "
+    f"✓ hub.KerasLayer fine-tunes a tf_keras SavedModel (accuracy {roundtrip.approx(hub_acc_before)} → "
     f"{roundtrip.approx(hub_acc_after)})"
 )
 print("✓ ... but only when the SavedModel is loaded inside the strategy scope")
+
+
+# %% [markdown]
+# ---
+# ← Previous: [02 · Save and load a Keras model trained under `MirroredStrategy`](02_keras_save_load.ipynb) | [All notebooks](../README.md) | Next: [04 · Mix and match: which loader reads which saved model?](04_mix_and_match.ipynb) →

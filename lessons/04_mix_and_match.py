@@ -13,10 +13,11 @@
 #
 # - what each saver writes (`.keras` zip, SavedModel directory with or without Keras metadata, weights-only `.h5`)
 # - which of `keras.models.load_model`, `tf.saved_model.load`, `keras.layers.TFSMLayer`, `tf_keras.models.load_model`, `hub.KerasLayer` can read each of them and give the same predictions
-# - why a Keras 3 SavedModel needs `signature=` in `hub.KerasLayer`, and why `tf_keras` can't revive it
+# - why `tf_keras` can't revive a Keras 3 SavedModel
 # - how to call a SavedModel loaded inside a strategy scope (and the call that fails)
+# - which save and load calls to use for which goal: the "Which API when" table at the end
 #
-# **Expected run time:** about 45 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 50 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
@@ -67,10 +68,9 @@ print("replicas:", len(replica_devices))
 
 # %%
 import logging
-import re
+import shutil
 import tempfile
 import textwrap
-import unicodedata
 from pathlib import Path
 
 import keras
@@ -120,14 +120,10 @@ history = k3_model.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=2)
 # %%
 tf_keras.utils.set_random_seed(0)
 tfk_model = models.get_model(strategy, keras=tf_keras)  # Keras 2 (tf_keras)
-tfk_history = tfk_model.fit(
-    train_dataset, epochs=1, steps_per_epoch=20, verbose=0
-)  # tf_keras' log line has raw timings
-tfk_loss = tfk_history.history["loss"][-1]
+# verbose=0: tf_keras' epoch line would show its timings in another layout; we print the loss instead
+tfk_loss = tfk_model.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=0).history["loss"][-1]
 print("tf_keras model: loss after 20 steps", roundtrip.approx(tfk_loss, 2))
-assert history.history["loss"][-1] < np.log(10) and tfk_loss < np.log(
-    10
-)  # both learned: a uniform guess scores ln 10 ≈ 2.30
+assert history.history["loss"][-1] < np.log(10) and tfk_loss < np.log(10)  # both learned: a guess scores ln 10 ≈ 2.30
 
 reference = {"keras": k3_model.predict(x, verbose=0), "tf_keras": tfk_model.predict(x, verbose=0)}
 print({name: logits.shape for name, logits in reference.items()})
@@ -157,7 +153,7 @@ k3_model.save_weights(artifacts["keras .save_weights"])  # Keras 3 requires the 
 for saver, path in artifacts.items():
     kind = "dir " if path.is_dir() else "file"
     content = sorted(p.name for p in path.iterdir()) if path.is_dir() else ""
-    print(f"{saver:22} {kind} {str(path.relative_to(tmp)):22} {content}")
+    print(f"{saver:22} {kind} {path.name:22} {content}")
 
 # %% [markdown]
 # ## Five loaders, each ending in predictions
@@ -216,23 +212,11 @@ def tfsm_layer(path):
     return lambda batch: one_output(model.predict(batch, verbose=0))
 
 
-notes = {}  # warnings a loader logged instead of raising
-
-
 def tf_keras_load_model(path):
     if path == WEIGHTS:
         model = models.get_model(keras=tf_keras)
         model.optimizer.build(model.trainable_variables)
-        # tf_keras reports a partial load as an absl WARNING log line: collect it for the legend instead of stderr
-        absl_logger, handler = logging.getLogger("absl"), logging.Handler(logging.WARNING)
-        handler.emit = lambda record: notes.setdefault((path, "tf_keras load_model"), []).append(record.getMessage())
-        absl_logger.addHandler(handler)
-        absl_logger.propagate = False
-        try:
-            model.load_weights(str(path))
-        finally:
-            absl_logger.removeHandler(handler)
-            absl_logger.propagate = True
+        model.load_weights(str(path))
     else:
         model = tf_keras.models.load_model(str(path))
     return lambda batch: model.predict(batch, verbose=0)
@@ -254,12 +238,12 @@ loaders = {
 # %% [markdown]
 # ### The matrix
 #
-# Each of the 25 pairs is tried; a cell shows ✅ if the predictions match up to float32 rounding, else the name of the
-# exception raised while loading or predicting (or `≠ predictions` if they ran but differed). The table is plain text,
-# and the last cell asserts every entry: if an upgrade of TensorFlow, Keras, tf_keras or TF Hub changes one, this
-# notebook fails.
+# Each of the 25 pairs is tried: `ok` if the predictions match up to float32 rounding, else the name of the exception
+# raised while loading or predicting (or `≠ predictions` if they ran but differed). The last cell asserts every entry,
+# so if an upgrade of TensorFlow, Keras, tf_keras or TF Hub changes one, this notebook tells you.
 
 # %%
+logging.getLogger("absl").setLevel(logging.ERROR)  # tf_keras logs one warning here: "Going deeper" shows it
 matrix, errors = {}, {}
 for saver, path in artifacts.items():
     expected = reference["tf_keras" if saver.startswith("tf_keras") else "keras"]
@@ -269,58 +253,35 @@ for saver, path in artifacts.items():
                 predict = load(path)
             logits = predict(x)
         except Exception as err:
-            result, errors[saver, loader_name] = type(err).__name__, err
+            matrix[saver, loader_name], errors[saver, loader_name] = type(err).__name__, err
         else:
             try:
                 roundtrip.assert_close(expected, logits, what=f"{saver} → {loader_name}")
-                result = "✅"
+                matrix[saver, loader_name] = "ok"
             except AssertionError:
-                result = "≠ predictions"
-        matrix[saver, loader_name] = result
+                matrix[saver, loader_name] = "≠ predictions"
 
-
-def pad(text, width):
-    """ljust by *display* width: an emoji such as ✅ takes two terminal columns."""
-    shown = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    return text + " " * (width - shown)
-
-
-col = 22
-print(pad("saver ↓  loader →", col), *(pad(name, col) for name in loaders), sep="")
+print(f"{'saver ↓  loader →':22}", *(f"{name:22}" for name in loaders), sep="")
 for saver in artifacts:
-    print(pad(saver, col), *(pad(matrix[saver, name], col) for name in loaders), sep="")
+    print(f"{saver:22}", *(f"{matrix[saver, name]:22}" for name in loaders), sep="")
 
 
 # %% [markdown]
-# ### Why each ❌ fails
+# ### Why each failing pair fails
 #
-# The first line of each error, with the artifact's path shown as `<path>` and memory addresses masked; cells with the
-# same loader and message are grouped. A ⚠ line is a warning logged by a loader that did work.
-
+# The first line of each error (shortened, with the artifact's path written `<path>`), grouped by loader and message:
 
 # %%
-def first_line(text, path, limit=500):
-    text = str(text).strip().splitlines()[0] if str(text).strip() else ""
-    text = text.replace(str(path), "<path>")
-    text = re.sub(r" at 0x[0-9a-f]+", "", text)  # "<... GFile object at 0x7f...>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 legend = {}
 for (saver, loader_name), err in errors.items():
-    message = f"{type(err).__name__}: {first_line(err, artifacts[saver])}"
+    message = f"{type(err).__name__}: {str(err).strip().splitlines()[0]}".replace(str(artifacts[saver]), "<path>")
     legend.setdefault((loader_name, message), []).append(saver)
 for (loader_name, message), savers in legend.items():
-    print(f"❌ {loader_name}  ←  {', '.join(savers)}")
-    print(textwrap.indent(textwrap.fill(message, 110), "   "))
-for (path, loader_name), messages in notes.items():
-    saver = next(s for s, p in artifacts.items() if p == path)
-    for message in messages:
-        print(f"⚠ {loader_name}  ←  {saver} (✅, but it logged a warning)")
-        print(textwrap.indent(textwrap.fill(first_line(message, path), 110), "   "))
+    print(f"{loader_name}  ←  {', '.join(savers)}")
+    print(textwrap.indent(textwrap.fill(textwrap.shorten(message, 420), 110), "    "))
 
 # %% [markdown]
-# Reading the matrix and the legend:
+# Reading the matrix and the errors:
 #
 # - **`keras.models.load_model`** reads only its own `.keras` files (and, through `load_weights`, its weights);
 #   every SavedModel directory is refused with `File format not supported`, and the message points at `TFSMLayer`.
@@ -331,26 +292,13 @@ for (path, loader_name), messages in notes.items():
 # - **`tf_keras.models.load_model`** rebuilds a Keras model only from its own SavedModel (the one with `keras_metadata.pb`).
 #   On a Keras 3 SavedModel it does *not* raise: it returns the bare restored object, a `_UserObject` with no `predict`.
 #   It cannot read a Keras 3 `.keras` file (the configs differ: Keras 3 writes `batch_shape`), but it **can** load Keras 3
-#   weights from a `.weights.h5` file into the same architecture: the layer weights load (predictions match), the Adam
-#   state is skipped with the ⚠ warning (Keras 3 keeps 14 optimizer variables, tf_keras 13).
-# - **`hub.KerasLayer`** calls the SavedModel's `__call__` by default. Only `tf_keras` SavedModels have one; for the
-#   Keras 3 ones it asks for a signature name. The next cell gives it one.
-
-# %%
-hub_closeness = {}
-print("hub.KerasLayer(path, signature='serving_default', output_key='output_0') in a tf_keras model:")
-for saver in ["keras .export(dir)", "tf.saved_model.save"]:
-    with strategy.scope():
-        hub_model = tf_keras.Sequential(
-            [
-                tf_keras.Input(shape=(28, 28, 1)),
-                hub.KerasLayer(str(artifacts[saver]), signature="serving_default", output_key="output_0"),
-            ]
-        )
-    hub_closeness[saver] = roundtrip.assert_close(reference["keras"], hub_model.predict(x, verbose=0))
-    print(f"  {saver}: {hub_closeness[saver]}")
-
-# %% [markdown]
+#   weights from a `.weights.h5` file into the same architecture: the layer weights load and the predictions match
+#   (the Adam state is skipped, see "Going deeper").
+# - **`hub.KerasLayer`** with its defaults calls the SavedModel's `__call__`. Only the `tf_keras` SavedModel has one
+#   (the seed's mix below prints `callable: True` for it, `False` for the Keras 3 export); for the Keras 3 SavedModels it
+#   asks for a signature name. How to use `hub.KerasLayer` with a Keras 3 SavedModel, and to fine-tune through it, is
+#   shown once, in [notebook 03](03_tf_saved_model.ipynb).
+#
 # ## The seed's mix, done both ways
 #
 # The seed tutorial saves a Keras model and loads it back with the low-level `tf.saved_model.load` *inside* a new
@@ -358,6 +306,10 @@ for saver in ["keras .export(dir)", "tf.saved_model.save"]:
 # SavedModel comes from `model.export`; with Keras 2 it is `tf_keras`'s `model.save(dir)`.
 #
 # ### Keras 3: `model.export` → `tf.saved_model.load` in the scope
+#
+# A SavedModel stores the model's computation as traced graphs, `tf.types.experimental.ConcreteFunction`s (the
+# [tf.function guide](https://www.tensorflow.org/guide/function) explains tracing). A loaded SavedModel's
+# `signatures["serving_default"]` is one of them: a function with a fixed input signature and named outputs.
 
 # %%
 another_strategy = tf.distribute.MirroredStrategy(replica_devices)
@@ -365,6 +317,7 @@ with another_strategy.scope():
     loaded = tf.saved_model.load(str(artifacts["keras .export(dir)"]))
 inference_func = loaded.signatures["serving_default"]
 print("callable:", callable(loaded), "| signatures:", list(loaded.signatures))
+print("ConcreteFunction:", isinstance(inference_func, tf.types.experimental.ConcreteFunction))
 print("outputs:", list(inference_func.structured_outputs))
 print("variables:", {type(v).__name__ for v in loaded.variables}, "on", len(loaded.variables[0].values), "devices")
 k3_weights = roundtrip.assert_identical_weights(k3_model, loaded.variables)  # same order as the model's weights
@@ -397,8 +350,8 @@ try:
     with another_strategy.scope():
         inference_func(x)
 except tf.errors.InvalidArgumentError as err:
-    in_scope_error = err
-    print(type(err).__name__ + ":", re.search(r"Trying to access a placeholder.*?context\.", str(err)).group())
+    in_scope_error = str(err)
+    print(type(err).__name__, "| cross-replica graph in an in-replica context:", "in-replica context" in in_scope_error)
 else:
     raise AssertionError("expected the direct call inside the scope to fail")
 
@@ -422,53 +375,133 @@ tfk_logits = tf.concat(another_strategy.experimental_local_results(one_output(tf
 tfk_seed = roundtrip.assert_close(reference["tf_keras"], tfk_logits, what="logits")
 print("vs the original tf_keras model:", tfk_seed)
 
-# %%
-import shutil
+# %% [markdown]
+# ## Which API when
+#
+# The seed tutorial's rule, "Which API should I use?": to **save** a Keras model, use the Keras API unless you need the
+# extra control of the lower-level `tf.saved_model.save`; to **load**, use `keras.models.load_model` when you want a
+# Keras model back (possible only if you saved one), otherwise `tf.saved_model.load`, which gives an object whose
+# signatures are ConcreteFunctions. The matrix above sharpens it for Keras 3: `keras.models.load_model` reads only
+# `.keras` files (and `load_weights` only weights files), while every SavedModel, whoever wrote it, loads with
+# `tf.saved_model.load` or `keras.layers.TFSMLayer`. Notebook 08 adds what each format keeps: only `.keras`,
+# `.weights.h5` and TF checkpoints give the optimizer back; `model.export` is the smallest and has no optimizer.
+# The official guides: [SavedModel](https://www.tensorflow.org/guide/saved_model),
+# [Keras serialization and saving](https://keras.io/guides/serialization_and_saving/),
+# [tf.function and ConcreteFunctions](https://www.tensorflow.org/guide/function).
+#
+# | goal | save call | load call | scope | see notebook |
+# |---|---|---|---|---|
+# | **keep training** (same or another strategy, any replica count) | `model.save("model.keras")` | `keras.models.load_model("model.keras")`: the compiled model with its optimizer state; built-in layers need none of your code, custom classes must be defined and registered (with `get_config`) in the loading program | load inside the `strategy.scope()` you will train under; save inside or outside a scope | [02](02_keras_save_load.ipynb) (training continues with no strategy, `OneDeviceStrategy`, 1 replica), [06](06_subclassed_models.ipynb) (custom classes), [08](08_save_load_cost.ipynb) (`iterations` restored), matrix above |
+# | **serve without Keras** | `model.export(dir)` | `tf.saved_model.load(dir).signatures["serving_default"]`, a ConcreteFunction | outside a scope, call it directly; loaded inside `strategy.scope()`, call it through `strategy.run` (a direct call there fails) | [03](03_tf_saved_model.ipynb), this notebook (the seed's mix), [08](08_save_load_cost.ipynb) (smallest file, no optimizer) |
+# | **fine-tune inside another model** | Keras 3: `model.export(dir)`; Keras 2: `tf.saved_model.save(tf_keras_model, dir)` | Keras 3: `keras.layers.TFSMLayer(dir, call_endpoint="serving_default", trainable=True)` as a layer; Keras 2: `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)` in a `tf_keras` model | inside `strategy.scope()`: `TFSMLayer` training fails without a strategy; for `hub.KerasLayer`, load the SavedModel inside the scope too | [03](03_tf_saved_model.ipynb) |
+# | **back up during multi-worker training** | `tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=optimizer), dir, max_to_keep=1).save()` on every worker: the chief into the shared dir, the others into temporary dirs. Keras 3 `fit` does not work multi-worker yet ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585)); `tf_keras` `fit` with `tf_keras.callbacks.BackupAndRestore(shared_dir)` does | `checkpoint.restore(tf.train.latest_checkpoint(shared_dir))`; `BackupAndRestore` restores by itself when `fit` starts again | model, optimizer and checkpoint created inside `MultiWorkerMirroredStrategy().scope()` | [07](07_multi_worker.ipynb) (a worker killed, training resumed), [08](08_save_load_cost.ipynb) (checkpoint: faster save than a SavedModel, optimizer restored) |
+# | **load on a remote host** (variables on another TF worker) | `tf.saved_model.save(model, path, options=tf.saved_model.SaveOptions(experimental_io_device="/job:localhost"))` | `tf.saved_model.load(path, options=tf.saved_model.LoadOptions(experimental_io_device="/job:localhost"))` | load inside the scope of the strategy whose devices are on the remote worker | [05](05_local_io_device.ipynb) (also: a `.keras` file needs no I/O device; `model.export` ignores `options`) |
 
-shutil.rmtree(tmp)
-print("temporary artifacts removed:", not tmp.exists())
+# %% [markdown] jp-MarkdownHeadingCollapsed=true
+# ## Going deeper: the warning behind one `ok`
+#
+# `tf_keras` loading Keras 3's `.weights.h5` (an `ok` in the matrix) does not raise, but it logs a warning through
+# `absl`, which the matrix cell silenced. Here we load the file again and collect what it logs, instead of letting the
+# log line (with its timestamp) go to the output:
+
+# %%
+absl_logger, records = logging.getLogger("absl"), []
+handler = logging.Handler(logging.WARNING)
+handler.emit = records.append  # keep each log record instead of printing it
+absl_logger.setLevel(logging.WARNING)
+absl_logger.addHandler(handler)
+absl_logger.propagate = False
+try:
+    with strategy.scope():
+        tf_keras_load_model(WEIGHTS)
+finally:
+    absl_logger.removeHandler(handler)
+    absl_logger.propagate = True
+absl_warnings = [record.getMessage().strip() for record in records]
+print(*absl_warnings, sep="\n")
+
+# %% [markdown]
+# The layer weights load (the predictions in the matrix match); the optimizer state does not, because Keras 3's Adam has
+# 14 variables and `tf_keras`'s 13. A `tf_keras` model that trains on after this load starts with a fresh Adam.
+#
+# ## Exercises
+#
+# ### Exercise 1: one replica instead of two
+#
+# Every load above ran under 2 replicas. Load the `.keras` artifact inside `tf.distribute.MirroredStrategy(replica_devices[:1])`
+# and predict: are the weights bitwise identical to `k3_model`'s? Are the predictions equal up to float32 rounding? The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 1
+one_replica = tf.distribute.MirroredStrategy(replica_devices[:1])
+with one_replica.scope():
+    one_replica_model = keras.models.load_model(artifacts["keras .save(.keras)"])
+print("replicas:", one_replica.num_replicas_in_sync)
+one_replica_weights = roundtrip.assert_identical_weights(k3_model, one_replica_model)
+print("weights bitwise identical:", one_replica_weights, "arrays")
+one_replica_close = roundtrip.assert_close(reference["keras"], one_replica_model.predict(x, verbose=0))
+print("predictions:", one_replica_close)
+assert one_replica_weights == 6  # the file holds one copy of each variable, whatever the replica count
+
+# %% [markdown]
+# ### Exercise 2: what `tf_keras` gives back for a Keras 3 SavedModel
+#
+# The matrix says `tf_keras.models.load_model` on the Keras 3 export ends in `AttributeError` (no `predict`). Load it
+# outside any scope and look at what you get: its type, and whether its `serving_default` signature still predicts the
+# fixed batch. The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 2
+user_object = tf_keras.models.load_model(str(artifacts["keras .export(dir)"]))
+print("type:", type(user_object).__name__, "| has predict:", hasattr(user_object, "predict"))
+print("signatures:", list(user_object.signatures))
+user_object_close = roundtrip.assert_close(
+    reference["keras"], user_object.signatures["serving_default"](x)["output_0"], what="logits"
+)
+print("serving_default vs the Keras model:", user_object_close)
+assert not hasattr(user_object, "predict")  # a plain SavedModel object, like the one tf.saved_model.load returns
 
 # %% [markdown]
 # ## What we verified
 
 # %%
+shutil.rmtree(tmp)  # the temporary artifacts
 EXPECTED = {  # (saver, loader) → result, row by row as printed above
-    "keras .save(.keras)": ["✅", "OSError", "OSError", "TypeError", "ValueError"],
-    "keras .export(dir)": ["ValueError", "✅", "✅", "AttributeError", "ValueError"],
-    "tf.saved_model.save": ["ValueError", "✅", "✅", "AttributeError", "ValueError"],
-    "tf_keras .save(dir)": ["ValueError", "✅", "✅", "✅", "✅"],
-    "keras .save_weights": ["✅", "OSError", "OSError", "✅", "ValueError"],
+    "keras .save(.keras)": ["ok", "OSError", "OSError", "TypeError", "ValueError"],
+    "keras .export(dir)": ["ValueError", "ok", "ok", "AttributeError", "ValueError"],
+    "tf.saved_model.save": ["ValueError", "ok", "ok", "AttributeError", "ValueError"],
+    "tf_keras .save(dir)": ["ValueError", "ok", "ok", "ok", "ok"],
+    "keras .save_weights": ["ok", "OSError", "OSError", "ok", "ValueError"],
 }
 assert {saver: [matrix[saver, name] for name in loaders] for saver in artifacts} == EXPECTED
-assert all(
-    matrix[saver, "tf.saved_model.load"] == matrix[saver, "keras TFSMLayer"] == "✅"
-    for saver in ["keras .export(dir)", "tf.saved_model.save", "tf_keras .save(dir)"]
-)
 assert "_UserObject" in str(errors["keras .export(dir)", "tf_keras load_model"])
 refusal = str(errors["keras .export(dir)", "keras load_model"])
 if Version(keras.version()) >= Version("3.15"):
     assert "only supports V3 `.keras` files, legacy H5 format files" in refusal
 else:  # Keras 3.13
     assert "only supports V3 `.keras` files and legacy H5 format files" in refusal
+assert "TFSMLayer" in refusal
 assert "Signature name has to be specified" in str(errors["keras .export(dir)", "hub.KerasLayer"])
-assert notes == {
-    (WEIGHTS, "tf_keras load_model"): [
-        "Skipping variable loading for optimizer 'Adam', because it has 13 variables whereas the saved optimizer has 14 variables. "
-    ]
-}
+assert absl_warnings == [
+    "Skipping variable loading for optimizer 'Adam', because it has 13 variables whereas the saved optimizer has 14 variables."
+]
+assert isinstance(inference_func, tf.types.experimental.ConcreteFunction)
 assert k3_weights == tfk_weights == 6  # the seed's mix restored every weight bitwise ...
-assert all(
-    c.max_abs_diff <= c.tolerance  # ... and predicted the same up to float32 rounding
-    for c in [k3_seed, k3_direct, tfk_seed, *hub_closeness.values()]
-)
-assert len(hub_closeness) == 2
-assert "cross-replica context in an in-replica context" in str(in_scope_error)
+assert all(c.max_abs_diff <= c.tolerance for c in [k3_seed, k3_direct, tfk_seed])  # ... predictions up to rounding
+assert "cross-replica context in an in-replica context" in in_scope_error
+assert one_replica_close.max_abs_diff <= one_replica_close.tolerance
+assert type(user_object).__name__ == "_UserObject"
 assert not tmp.exists()
 print("✓ each saver's own loader works: .keras → keras.load_model, tf_keras SavedModel → tf_keras.load_model")
 print("✓ tf.saved_model.load and TFSMLayer read every SavedModel (Keras 3 export, tf.saved_model.save, tf_keras)")
-print("✓ Keras 3 load_model refuses SavedModels; tf_keras can't revive Keras 3 ones; hub needs signature= for them")
+print("✓ Keras 3 load_model refuses SavedModels (pointing at TFSMLayer); tf_keras can't revive Keras 3 ones;")
+print("  hub.KerasLayer with its defaults reads only the tf_keras SavedModel")
 print("✓ Keras 3 .weights.h5 loads into the same architecture in Keras 3 and in tf_keras (which skips the Adam state)")
-print("✓ hub.KerasLayer with signature='serving_default' reads both Keras 3 SavedModels")
 print("✓ seed's mix: export / tf_keras save → tf.saved_model.load in a MirroredStrategy scope → strategy.run:")
-print("  weights bitwise identical, predictions equal up to float32 rounding")
+print("  weights bitwise identical, predictions equal up to float32 rounding; signatures are ConcreteFunctions")
 print("✓ a loaded signature called directly inside the scope fails; outside the scope it works")
+
+
+# %% [markdown]
+# ---
+# ← Previous: [03 · The TensorFlow SavedModel: `tf.saved_model`, `model.export`, and fine-tuning a loaded model](03_tf_saved_model.ipynb) | [All notebooks](../README.md) | Next: [05 · Saving from a remote worker: `experimental_io_device`](05_local_io_device.ipynb) →

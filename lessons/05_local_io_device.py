@@ -11,7 +11,7 @@
 #
 # **What you'll learn**
 #
-# - how to start a `tf.distribute.Server`, connect to it, and place a model's variables on it
+# - how to run a `tf.distribute.Server` in a second process, connect to it, and place a model's variables on it
 # - why saving to a local path fails **on the worker**, and the error you get
 # - `SaveOptions` / `LoadOptions(experimental_io_device='/job:localhost')`: files written and read by the notebook's process
 # - which Keras 3 APIs accept those options (`tf.saved_model.save`, `ExportArchive`) and which refuse or ignore them
@@ -70,7 +70,6 @@ print("replicas:", len(replica_devices))
 
 # %%
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -88,15 +87,34 @@ print("MNIST source:", mnist_prep.prepare(log=None))
 # ## A remote worker with its own filesystem view
 #
 # With a Cloud TPU Node the accelerators hang off *other hosts*: TensorFlow addresses them as `/job:worker/...`, while the
-# Python process you type into is `/job:localhost`. We reproduce that shape on one machine:
-# `helpers.tf_server.start()` starts a `tf.distribute.Server` (job `worker`, one task) in a subprocess on a free local
-# port, **with its own working directory** (a fresh temp dir), and waits until the port accepts connections.
-# Both processes share one disk here, but a *relative* path means a different folder to each of them — just as a local path
-# on your VM means nothing to a TPU host.
+# Python process you type into is `/job:localhost`. We reproduce that shape on one machine with a second Python
+# process that runs a TensorFlow server. This is its whole program, the same `tf.distribute.Server(...)` call the
+# [parameter server training tutorial](https://www.tensorflow.org/tutorials/distribute/parameter_server_training) uses
+# to start its workers: serve the job `worker` (one task) at an address, then wait for work.
 
 # %%
-worker = tf_server.start()  # tf.distribute.Server in a subprocess; stopped at the end (and at exit, at the latest)
+WORKER_PROGRAM = """
+import sys
+
+import tensorflow as tf
+
+address = sys.argv[1]  # "127.0.0.1:<port>"
+cluster_spec = tf.train.ClusterSpec({"worker": [address]})
+server = tf.distribute.Server(cluster_spec, job_name="worker", task_index=0, protocol="grpc")
+print("serving", server.target, flush=True)
+server.join()  # serve until the process is stopped
+"""
+
+# %% [markdown]
+# `tf_server.start` takes care of the process: it saves the program as `worker.py`, runs
+# `python worker.py 127.0.0.1:<a free port>` **with its own working directory** (a fresh temp dir), and waits until the
+# port accepts connections. Both processes share one disk here, but a *relative* path means a different folder to each
+# of them, just as a local path on your VM means nothing to a TPU host.
+
+# %%
+worker = tf_server.start(WORKER_PROGRAM)  # stopped by worker.stop() in the last section
 print(worker)
+print("it runs:", worker.program.name, "| serving job", worker.job)
 
 # %% [markdown]
 # Everything this notebook writes goes to a temp dir, which becomes the notebook's working directory, so the relative
@@ -119,12 +137,14 @@ print("both empty:", tree(tmp) == tree(worker.workdir) == [])
 # %% [markdown]
 # ### Connect and place the model on the worker
 #
-# `experimental_connect_to_cluster` makes the worker's devices available to this process. It changes TensorFlow's
-# context for the rest of the kernel, which is why this notebook connects once and keeps the remote part to the end.
+# This process describes the same cluster (one job `worker`, at the worker's address), and
+# `experimental_connect_to_cluster` makes the worker's devices available to it. It changes TensorFlow's context for the
+# rest of the kernel, which is why this notebook connects once and keeps the remote part to the end.
 # A `OneDeviceStrategy` on the worker's CPU puts every variable created in its scope there.
 
 # %%
-tf.config.experimental_connect_to_cluster(tf.train.ClusterSpec(worker.cluster_spec))
+cluster_spec = tf.train.ClusterSpec({"worker": [worker.address]})
+tf.config.experimental_connect_to_cluster(cluster_spec)
 for device in tf.config.list_logical_devices():
     print(device.name)
 print("a tensor created here lives on", tf.constant(0.0).device)
@@ -155,27 +175,18 @@ assert loss < np.log(10) and accuracy > 0.5  # it learned: a uniform guess has l
 #
 # `tf.saved_model.save` creates the folder from this process, then asks each device that holds variables to write its
 # part of the checkpoint (op `SaveV2`). The worker runs `SaveV2` against a path relative to *its* working directory, where
-# `no_io_device/variables/` does not exist. The full message is long (tracebacks, gRPC details) and its layout varies from run to run, so we print its stable parts:
-
+# `no_io_device/variables/` does not exist. The full message is long (tracebacks, gRPC details);
+# `tf_server.describe_error` picks out the missing path, the op that failed and the job that raised it:
 
 # %%
-def explain(err):
-    """The error type, the first 'No such file' reason, the failing op and the job that raised it."""
-    message = str(err)
-    reason = re.search(r"(\S+; No such file or directory)", message)
-    op = re.search(r"\{\{node (\w+)\}\}", message)
-    job = re.search(r"remote target (/job:\w+)", message)
-    print(f"{type(err).__name__}: {reason and reason.group(1)}")
-    print(f"raised by op {op and op.group(1)} on {job and job.group(1)}")
-    return type(err).__name__, reason and reason.group(1), job and job.group(1)
-
-
 try:
     tf.saved_model.save(model, "no_io_device")
 except tf.errors.NotFoundError as err:
-    save_failure = explain(err)
+    save_failure = tf_server.describe_error(err)
 else:
     raise AssertionError("expected the save to fail on the worker")
+print(save_failure)
+print("raised by op", save_failure.op, "on", save_failure.job)
 
 # %% [markdown]
 # What did land? Checkpoints are written in shards, one per device with something to save. The shard written from this
@@ -206,24 +217,17 @@ print(*tree(tmp / "saved_model"), sep="\n")
 try:
     with strategy.scope():
         tf.saved_model.load("saved_model")
-except FileNotFoundError as err:  # the message sometimes ends in op details; print its stable parts
-    message = str(err)
-    files = re.search(r"Failed to find any matching files for (\S+)", message)
-    load_hint = re.search(r"Consider setting .*", message)
-    load_error = f"{type(err).__name__}: ... Failed to find any matching files for {files and files.group(1)}"
-    print(load_error)
-    print("hint:", load_hint and load_hint.group(0))
+except FileNotFoundError as err:
+    load_failure = tf_server.describe_error(err)
 else:
     raise AssertionError("expected the load to fail on the worker")
-
+print(load_failure)
+print("hint:", load_failure.hint)
 
 # %% [markdown]
 # With `LoadOptions(experimental_io_device='/job:localhost')` this process reads the files and the values go to the
-# worker's variables. We first read the restored values back and compare them bit for bit with the model's weights.
-# That check also *waits* for the restore to reach the worker: in our runs on TF 2.21, calling the signature straight
-# after the load sometimes ran before the values had arrived (`InvalidArgumentError: Input to reshape is a tensor with 0
-# values, but the requested shape has 32`, or `In[1] is not a matrix`), while a call after reading the variables always
-# matched.
+# worker's variables. We read the restored values back and compare them bit for bit with the model's weights, then
+# call the loaded `serving_default` signature (a ConcreteFunction) on the same 64 digits.
 #
 # The weights come back identical; the predictions are compared **up to float32 rounding**
 # (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest logit). The signature is another graph than the Keras
@@ -232,7 +236,7 @@ else:
 
 # %%
 def restored_values_match(variables, reference_model):
-    """Read the restored variables (waiting for them) and compare them with the model's weights, matched by shape."""
+    """Whether the restored variables hold the model's weights, bit for bit (matched by shape)."""
     expected = {tuple(w.shape): w.numpy() for w in reference_model.weights}
     return len(variables) == len(expected) and all(
         np.array_equal(v.numpy(), expected[tuple(v.shape)]) for v in variables
@@ -276,9 +280,11 @@ for name, call in [
 try:
     model.export("exported", options=local_io, verbose=False)
 except tf.errors.NotFoundError as err:
-    export_failure = explain(err)
+    export_failure = tf_server.describe_error(err)
 else:
     raise AssertionError("expected model.export to ignore options and fail on the worker")
+print(export_failure)
+print("raised by op", export_failure.op, "on", export_failure.job)
 
 # %% [markdown]
 # The export machinery underneath, `keras.export.ExportArchive`, does accept them in `write_out`. We write to a fresh
@@ -346,12 +352,46 @@ print("predictions:", legacy_closeness)
 #   no I/O device.
 # - In Keras 3 the options go through `tf.saved_model.save` / `tf.saved_model.load` (or `ExportArchive.write_out`);
 #   `model.save` / `load_model` refuse them and `model.export` does not pass them on.
+
+# %% [markdown]
+# ## Exercises
 #
-# ## Stop the worker
+# The worker is still running, so these exercises can use it and the `saved_model` folder written above.
 #
-# The worker is stopped here. Had a cell failed and the kernel been shut down instead, it would still end:
-# `RemoteWorker` registers `stop()` to run at interpreter exit, and the server process exits by itself when the process
-# that started it is gone. The TensorFlow context still lists the worker, so this kernel should run no more remote ops.
+# ### Exercise 1: an absolute path
+#
+# Save `model` with `tf.saved_model.save` and **no options**, but to an *absolute* path inside `tmp`. Predict: does it
+# fail on the worker like `"no_io_device"` did? List the files. The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 1
+tf.saved_model.save(model, str(tmp / "absolute"))  # no options: the worker writes its variables itself
+absolute_files = tree(tmp / "absolute")
+print(*absolute_files, sep="\n")
+assert "variables/variables.index" in absolute_files
+# It works here: an absolute path names the same folder for both processes because they share this machine's disk.
+# A TPU host does not see your VM's disk, so there the local I/O device is still needed.
+
+# %% [markdown]
+# ### Exercise 2: load outside the strategy scope
+#
+# Load `"saved_model"` with `tf.saved_model.load`, **no options** and **no** `strategy.scope()`. Predict: does it fail
+# like the load inside the scope? Print the device of the first restored variable of its `serving_default` signature.
+# The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 2
+unscoped = tf.saved_model.load("saved_model")  # no options, no scope
+unscoped_device = unscoped.signatures["serving_default"].variables[0].device
+print("restored on", unscoped_device)
+assert unscoped_device.startswith("/job:localhost/")
+# It loads: outside the scope the variables are created on this process's CPU, which reads the files itself.
+
+# %% [markdown]
+# ## What we verified
+#
+# First stop the worker (`worker.stop()` ends its process and removes its folder) and remove this notebook's temp
+# folder; then check every claim of this lesson.
 
 # %%
 worker.stop()
@@ -359,20 +399,13 @@ os.chdir(notebook_dir)
 shutil.rmtree(tmp)
 print(worker)
 
-# %% [markdown]
-# ## What we verified
-
-# %%
 assert not worker.alive() and not tmp.exists()
 assert kernel.value.device == "/job:worker/replica:0/task:0/device:CPU:0"
-assert save_failure == (
-    "NotFoundError",
-    "no_io_device/variables/variables_temp; No such file or directory",
-    "/job:worker",
-)
-assert export_failure[0] == "NotFoundError" and export_failure[2] == "/job:worker"
-assert load_error == "FileNotFoundError: ... Failed to find any matching files for saved_model/variables/variables"
-assert "experimental_io_device" in load_hint.group(0) and "/job:localhost" in load_hint.group(0)
+assert str(save_failure) == "NotFoundError: no_io_device/variables/variables_temp; No such file or directory"
+assert save_failure.op == "SaveV2" and save_failure.job == "/job:worker"
+assert export_failure.type == "NotFoundError" and export_failure.job == "/job:worker"
+assert str(load_failure) == "FileNotFoundError: Failed to find any matching files for saved_model/variables/variables"
+assert "experimental_io_device" in load_failure.hint and "/job:localhost" in load_failure.hint
 assert keras_refusals["model.save"] == "ValueError: The following argument(s) are not supported: ['options']"
 assert keras_refusals["keras.models.load_model"].startswith("TypeError:")
 assert "'options'" in keras_refusals["keras.models.load_model"]
@@ -390,3 +423,8 @@ print("✓ Keras 3: model.save/load_model refuse options, model.export ignores t
 print("✓ tf_keras: model.save(dir, options=...) and load_model(dir, options=...) work as in the seed")
 print("✓ every round trip restored the weights bitwise identical and predicted the same up to float32 rounding")
 print("✓ the worker process is gone")
+
+
+# %% [markdown]
+# ---
+# ← Previous: [04 · Mix and match: which loader reads which saved model?](04_mix_and_match.ipynb) | [All notebooks](../README.md) | Next: [06 · Subclassed models: saving before the first call, and models as code](06_subclassed_models.ipynb) →

@@ -158,37 +158,26 @@ print("callable:", callable(uncalled_sm))
 
 # %% [markdown]
 # **Loading the `.keras` file in a fresh process.** A `.keras` file stores the *name* of the class, not its code. A new
-# Python process that has not defined the class cannot rebuild the model. We run a short loader script in a subprocess (bounded
-# by a timeout, always stopped by `helpers.processes.ProcessGroup`) and print only the lines the loader itself prints,
-# cut before the long config dump.
-
+# Python process that has not defined the class cannot rebuild the model. Here is a loader program that knows nothing
+# but the file name. `processes.run_python` runs it in a new Python process (in `tmp`, with the file name as
+# `sys.argv[1]`), waits for it, and returns its exit code and what it printed.
 
 # %%
-def run_fresh(name, source, *args, timeout=120):
-    """Run `source` as a script in a new Python process (cwd = tmp); return (exit code, its `child:` lines)."""
-    (tmp / f"{name}.py").write_text(textwrap.dedent(source))
-    with processes.ProcessGroup() as group:
-        group.python([f"{name}.py", *args], cwd=tmp, log=tmp / f"{name}.log")
-        (code,) = group.wait(timeout=timeout)
-    assert code is not None, f"{name}.py did not finish in {timeout} s"
-    lines = [line for line in processes.read_log(tmp / f"{name}.log").splitlines() if line.startswith("child:")]
-    return code, lines
-
-
 PLAIN_LOADER = """
-    import sys
-    import keras
+import sys
 
-    try:
-        keras.models.load_model(sys.argv[1])
-    except Exception as err:
-        print("child:", f"{type(err).__name__}: {err}".split(" Full object config")[0])
-        sys.exit(1)
-    print("child: loaded")
+import keras
+
+try:
+    keras.models.load_model(sys.argv[1])
+except TypeError as err:
+    print(f"{type(err).__name__}: {err}".split(" Full object config")[0])  # the message ends in a long config dump
+    sys.exit(1)
+print("loaded")
 """
-plain_code, plain_lines = run_fresh("plain_loader", PLAIN_LOADER, "uncalled.keras")
-print("exit code:", plain_code)
-print("\n".join(plain_lines))
+plain_run = processes.run_python(PLAIN_LOADER, "uncalled.keras", cwd=tmp)
+print("exit code:", plain_run.returncode)
+print(plain_run.stdout.rstrip())
 
 # %% [markdown]
 # The same happens in *this* process, where the class is defined: Keras looks classes up in its registry of
@@ -235,11 +224,7 @@ try:
     keras.models.load_model(tmp / "registered.keras")
 except TypeError as err:
     registered_error = f"{type(err).__name__}: {err}"
-    first = registered_error.index("properly.") + len("properly.")
-    cause = registered_error.index("Exception encountered:")
-    print(registered_error[:first])
-    print("...", registered_error[cause : registered_error.index("from config.", cause) + len("from config.")])
-    print("...", registered_error.rsplit("\n\n", 1)[-1])
+    print(type(err).__name__ + ":", registered_error.splitlines()[-1])  # the last line of a long message
 else:
     raise AssertionError("expected from_config to fail on the tutorial's __init__")
 
@@ -322,53 +307,51 @@ print("tf.saved_model.save signatures: ", called_sm_signatures)
 #
 # A fresh process still needs the class: the file holds config and weights, the **code** comes from your program. In a
 # project the class lives in a module that both the training and the loading program import; this loader carries a copy.
-# It loads `called.keras`, predicts on the same inputs and saves its weights and predictions for us to compare.
-# The weights must be bitwise identical. The predictions are compared up to float32 rounding (`roundtrip.assert_close`):
-# the loader uses `model.predict`, a compiled function, where this process called the model directly, and two different
-# execution paths may add the same products in another order (which last digits change depends on the CPU).
+# It loads `called.keras` and saves the weights it got, for us to compare bit for bit with this process's.
 
 # %%
-np.save(tmp / "x.npy", x.numpy())
 FIXED_LOADER = """
-    import sys
-    import keras
-    import numpy as np
+import sys
 
-    @keras.saving.register_keras_serializable(package="distsave")
-    class SubclassedModel(keras.Model):
-        output_name = "output_layer"
+import keras
+import numpy as np
 
-        def __init__(self, units=5, **kwargs):
-            super().__init__(**kwargs)
-            self.units = units
-            self._dense_layer = keras.layers.Dense(units, dtype="float32", name=self.output_name)
 
-        def call(self, inputs):
-            return self._dense_layer(inputs)
+@keras.saving.register_keras_serializable(package="distsave")
+class SubclassedModel(keras.Model):
+    output_name = "output_layer"
 
-        def get_config(self):
-            return {**super().get_config(), "units": self.units}
+    def __init__(self, units=5, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self._dense_layer = keras.layers.Dense(units, dtype="float32", name=self.output_name)
 
-    model = keras.models.load_model(sys.argv[1])
-    np.savez("fresh_weights.npz", *model.get_weights())
-    np.save("fresh_predictions.npy", model.predict(np.load("x.npy"), verbose=0))
-    print("child: loaded", type(model).__name__, "| built:", model.built, "| weights:", len(model.weights))
+    def call(self, inputs):
+        return self._dense_layer(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+model = keras.models.load_model(sys.argv[1])
+np.savez("fresh_weights.npz", *model.get_weights())
+print("loaded", type(model).__name__, "| built:", model.built, "| weights:", len(model.weights))
 """
-fixed_code, fixed_lines = run_fresh("fixed_loader", FIXED_LOADER, "called.keras")
-print("exit code:", fixed_code)
-print("\n".join(fixed_lines))
+fixed_run = processes.run_python(FIXED_LOADER, "called.keras", cwd=tmp)
+print("exit code:", fixed_run.returncode)
+print(fixed_run.stdout.rstrip())
 with np.load(tmp / "fresh_weights.npz") as fresh_weights:
     fresh_weight_count = roundtrip.assert_identical_weights(called, [fresh_weights[k] for k in fresh_weights.files])
 print("weights bitwise identical to this process's:", fresh_weight_count, "arrays")
-fresh_closeness = roundtrip.assert_close(reference, np.load(tmp / "fresh_predictions.npy"), what="predictions")
-print("predictions vs this process's:", fresh_closeness)
 
 # %% [markdown]
 # ## 3 · Under `MirroredStrategy`
 #
 # The tutorial's toy data: 100 examples whose features and targets are both `[0, 1, 2, 3, 4]`, batched with the global batch
-# `64 per replica × 2 replicas = 128`, so one epoch is a single step of 100 examples, 50 per replica. The model is created
-# and compiled inside the strategy's scope; `fit` makes the first call, which builds the (mirrored) weights.
+# `64 per replica × 2 replicas = 128`, so one epoch is a single batch of 100 examples. Distributed by the strategy
+# (`strategy.experimental_distribute_dataset`), that batch is split between the two replicas; the cell prints each
+# replica's share. The model is created and compiled inside the strategy's scope; `fit` makes the first call, which
+# builds the (mirrored) weights.
 
 # %%
 strategy = tf.distribute.MirroredStrategy(replica_devices)
@@ -388,6 +371,9 @@ print(
     "| batches per epoch:",
     int(dataset.cardinality()),
 )
+features, _ = next(iter(strategy.experimental_distribute_dataset(dataset)))
+replica_shares = [int(t.shape[0]) for t in strategy.experimental_local_results(features)]
+print("examples per replica in that batch:", replica_shares)
 
 keras.utils.set_random_seed(0)
 with strategy.scope():
@@ -458,18 +444,15 @@ spec_before = legacy_model.save_spec()
 print("save_spec() is None:", spec_before is None)
 
 # %% [markdown]
-# Saving it now (Keras 2 writes a SavedModel directory) fails. The message names the object with its memory address, so
-# we print from the word after it:
+# Saving it now (Keras 2 writes a SavedModel directory) fails. The message names the object with its memory address;
+# we print its first sentence with the object's name instead:
 
 # %%
 try:
     legacy_model.save(str(tmp / "legacy_uncalled"))
 except ValueError as err:
     legacy_error = f"{type(err).__name__}: {err}"
-    print(
-        type(err).__name__ + ": Model <...>",
-        legacy_error[legacy_error.index("cannot be saved") :].split(".To")[0] + ".",
-    )
+    print(legacy_error.split(".To define")[0].replace(str(legacy_model), "<LegacySubclassedModel>") + ".")
 else:
     raise AssertionError("expected tf_keras to refuse saving an uncalled subclassed model")
 
@@ -569,19 +552,85 @@ print("loaded:", [type(layer).__name__ for layer in lambda_restored.layers], "| 
 print(lambda_restored(x).numpy())
 
 # %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1: a smaller global batch
+#
+# Batch the same 100 toy examples with a global batch of 40 instead of 128 and distribute the dataset with `strategy`.
+# Predict how many examples each replica gets in each batch, then print it. The solution is in the next cell (hidden:
+# click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 1
+batches_of_40 = tf.data.Dataset.from_tensors(tf.range(5, dtype=tf.float32)).repeat(dataset_size).batch(40)
+shares_of_40 = [
+    [int(t.shape[0]) for t in strategy.experimental_local_results(batch)]
+    for batch in strategy.experimental_distribute_dataset(batches_of_40)
+]
+print("examples per replica, batch by batch:", shares_of_40)
+assert shares_of_40 == [[20, 20], [20, 20], [10, 10]]  # 40 + 40 + the last 20, each split in half
+
+# %% [markdown]
+# ### Exercise 2: load under one replica
+#
+# Load `mirrored.keras` inside the scope of a `tf.distribute.MirroredStrategy(replica_devices[:1])`. Predict the type of
+# the kernel's variable and on how many devices it lives; check that the weights are still bitwise identical. The
+# solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 2
+one_replica = tf.distribute.MirroredStrategy(replica_devices[:1])
+with one_replica.scope():
+    single = keras.models.load_model(tmp / "mirrored.keras")
+single_kernel = single._dense_layer.kernel.value
+print(type(single_kernel).__name__, "on", len(single_kernel.values), "device")
+single_weights = roundtrip.assert_identical_weights(mirrored_model, single)
+print("weights bitwise identical:", single_weights, "arrays")
+assert len(single_kernel.values) == 1 and single_weights == 2
+
+# %% [markdown]
+# ### Exercise 3: `**kwargs` without `get_config`
+#
+# Write a registered subclass whose `__init__` takes only `**kwargs` (passed to `super().__init__`) and has **no**
+# `get_config`. Call it once, save it to `.keras` and load it back. Predict: does it load, like Fix 2, or fail, like
+# Fix 1? The solution is in the next cell (hidden: click to show it).
+
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 3
+@keras.saving.register_keras_serializable(package="distsave")
+class KwargsModel(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._dense_layer = keras.layers.Dense(5, name="output_layer")
+
+    def call(self, inputs):
+        return self._dense_layer(inputs)
+
+
+kwargs_model = KwargsModel()
+kwargs_model(x)
+kwargs_model.save(tmp / "kwargs.keras")
+kwargs_restored = keras.models.load_model(tmp / "kwargs.keras")
+kwargs_weights = roundtrip.assert_identical_weights(kwargs_model, kwargs_restored)
+print("loaded:", type(kwargs_restored).__name__, "| weights bitwise identical:", kwargs_weights, "arrays")
+assert kwargs_weights == 2  # it loads: get_config is needed only for constructor arguments of your own
+
+# %% [markdown]
 # ## What we verified
 
 # %%
 import shutil
 
 assert uncalled_signatures == [] and "not yet been built" in export_error
-assert plain_code == 1 and plain_lines and "Could not locate class 'SubclassedModel'" in plain_lines[0]
-assert "register_keras_serializable" in plain_lines[0] and "Could not locate class" in in_process_error
+assert plain_run.returncode == 1 and plain_run.stdout.startswith("TypeError: Could not locate class 'SubclassedModel'")
+assert "register_keras_serializable" in plain_run.stdout and "Could not locate class" in in_process_error
 assert "Unable to revive model from config" in registered_error
 assert not restored_uncalled_built and predictions_differ
 assert called_weights == 2 and called_identical and called_export_signatures == ["serve", "serving_default"]
 assert called_sm_signatures == ["serving_default"]
-assert fixed_code == 0 and fresh_weight_count == 2
+assert fixed_run.returncode == 0 and fixed_run.stdout.startswith("loaded SubclassedModel") and fresh_weight_count == 2
+assert replica_shares == [50, 50]
 assert type(kernel.value).__name__ == type(restored_kernel.value).__name__ == "MirroredVariable"
 assert history.history["loss"][1] < history.history["loss"][0] and mirrored_weights == 2 and n_opt > 0
 assert spec_before is None and spec_after is not None and "cannot be saved" in legacy_error and legacy_weights == 2
@@ -590,7 +639,6 @@ assert "has no attribute 'save_spec'" in save_spec_error and "safe_mode=False" i
 assert all(
     c.max_abs_diff <= c.tolerance
     for c in [  # every comparison across paths: within float32 rounding
-        fresh_closeness,
         mirrored_closeness,
         legacy_closeness,
         scale_closeness,
@@ -604,12 +652,16 @@ print(
 print("✓ an unregistered class cannot be loaded, in a fresh process or in this one")
 print("✓ registration needs a constructor that accepts the config (get_config/from_config, **kwargs)")
 print("✓ an uncalled model round-trips without weights: the copies predict differently after their first call")
-print("✓ built before saving: weights bitwise identical, here and in a fresh process (predictions: identical here,")
-print("  equal up to float32 rounding through the fresh process's predict)")
-print("✓ under MirroredStrategy: fit builds mirrored weights; loaded in another scope: identical weights and optimizer")
-print("  state, predictions equal up to float32 rounding")
+print("✓ built before saving: weights bitwise identical, here and in a fresh process; identical predictions here")
+print("✓ under MirroredStrategy: the batch of 100 was split 50 + 50; fit built mirrored weights; loaded in another")
+print("  scope: identical weights and optimizer state, predictions equal up to float32 rounding")
 print(
     "✓ tf_keras: save_spec() is None before fit, defined after, and the SavedModel save then works (identical weights);"
 )
 print("  Keras 3 has no save_spec")
 print("✓ safe_mode refuses a Python lambda; a registered layer loads safely; safe_mode=False loads our own file")
+
+
+# %% [markdown]
+# ---
+# ← Previous: [05 · Saving from a remote worker: `experimental_io_device`](05_local_io_device.ipynb) | [All notebooks](../README.md) | Next: [07 · Multi-worker: `MultiWorkerMirroredStrategy`, saving, and surviving a killed worker](07_multi_worker.ipynb) →

@@ -14,8 +14,10 @@
 # - how big each format is on disk, and which part grows with the parameters (weights, Adam moments) and which is a fixed overhead (config, graph)
 # - that a `MirroredStrategy` model is saved as **one** copy of each variable: sizes hardly change with the strategy
 # - that `model.export` leaves the optimizer out but, in Keras 3.15, writes each weight twice
-# - how long each format takes to save and to load back (inside the strategy's scope), as medians of repeated runs, and which timing differences are large enough to rely on
-# - which format to use when, as far as these numbers support it
+# - which formats keep Adam's state in the file, and which of them give it back when you load
+# - what Keras's `BackupAndRestore` callback writes, in Keras 3 and in `tf_keras`
+# - how long each format takes to save and to load back (inside the strategy's scope), as medians of repeated runs, and which timing difference is large enough to rely on
+# - which format to use when, as far as these numbers support it (notebook 04 ends with the full "Which API when" table)
 #
 # **Expected run time:** about 80 s on a 2-core CPU, no GPU needed.
 
@@ -100,20 +102,22 @@ print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or buil
 # We don't train: a save writes the same variables whatever their values, and none of these formats compresses
 # (a `.keras` file is an uncompressed zip). But we do create Adam's state with `optimizer.build`, as the first training
 # step would, so that the formats which keep the optimizer have its variables to write: `iterations`, the learning
-# rate, and two moments per weight tensor.
+# rate, and two moments per weight tensor. We also set the step counter `iterations` to 10, as if 10 steps had run:
+# after a load, a restored optimizer says 10 and a fresh one 0.
 
 
 # %%
-def build_model(keras_module, strategy, dense_units):
+def build_model(keras_module, strategy, dense_units, steps_done=10):
     """The tutorial CNN (helpers.models.get_model) with a `Dense(dense_units)` hidden layer and Adam's state created."""
     model = models.get_model(strategy, keras=keras_module, dense_units=dense_units)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.optimizer.build(model.trainable_variables)
+        model.optimizer.iterations.assign(steps_done)  # as if `steps_done` training steps had run
     return model
 
 
 SIZES = {"tutorial CNN": 64, "wide CNN": 512}
-strategy = devices.mirrored_strategy()
+strategy = tf.distribute.MirroredStrategy(replica_devices)
 STRATEGIES = {"no strategy": None, "Mirrored(2)": strategy}
 print("replicas in sync:", strategy.num_replicas_in_sync)
 
@@ -141,15 +145,15 @@ print("probe batch:", tuple(x_probe.shape))
 #
 # Each format is a pair: how to save the model into a fresh folder, and how to get a usable model back from it.
 #
-# | format | save | load (inside `strategy.scope()` when there is one) | optimizer state? |
-# |---|---|---|---|
-# | `.keras` | `model.save("model.keras")` | `keras.models.load_model` rebuilds and compiles the model | yes |
-# | `.weights.h5` | `model.save_weights("model.weights.h5")` | `load_weights` into a model built by code | yes |
-# | `model.export` | `model.export(dir)` (serving SavedModel) | `tf.saved_model.load(dir)` | no |
-# | `tf.saved_model.save` | `tf.saved_model.save(model, dir)` | `tf.saved_model.load(dir)` | yes |
-# | `tf.train.Checkpoint` | `Checkpoint(model=, optimizer=).write(prefix)` | `.read(prefix)` into a model built by code | yes |
-# | `CheckpointManager` | `CheckpointManager(checkpoint, dir).save()` | `.restore(tf.train.latest_checkpoint(dir))` | yes |
-# | `tf_keras` SavedModel | `tf_keras` `model.save(dir)` (Keras 2) | `tf_keras.models.load_model(dir)` | yes |
+# | format | save | load (inside `strategy.scope()` when there is one) |
+# |---|---|---|
+# | `.keras` | `model.save("model.keras")` | `keras.models.load_model` rebuilds and compiles the model |
+# | `.weights.h5` | `model.save_weights("model.weights.h5")` | `load_weights` into a model built by code |
+# | `model.export` | `model.export(dir)` (serving SavedModel) | `tf.saved_model.load(dir)` |
+# | `tf.saved_model.save` | `tf.saved_model.save(model, dir)` | `tf.saved_model.load(dir)` |
+# | `tf.train.Checkpoint` | `Checkpoint(model=, optimizer=).write(prefix)` | `.read(prefix)` into a model built by code |
+# | `CheckpointManager` | `CheckpointManager(checkpoint, dir).save()` | `.restore(tf.train.latest_checkpoint(dir))` |
+# | `tf_keras` SavedModel | `tf_keras` `model.save(dir)` (Keras 2) | `tf_keras.models.load_model(dir)` |
 #
 # For the two weights-only formats (`.weights.h5`, the checkpoints) the load time is the restore into an already built
 # model: the architecture comes from code, not from the file. The `tf_keras` row saves a `tf_keras` copy of the same
@@ -164,7 +168,7 @@ class Models:
         keras.utils.set_random_seed(0)
         self.k3 = build_model(keras, strategy, units)  # Keras 3: saved by six formats
         self.k2 = build_model(tf_keras, strategy, units)  # Keras 2 (tf_keras): its SavedModel
-        self.target = build_model(keras, strategy, units)  # built by code, other initial weights
+        self.target = build_model(keras, strategy, units, steps_done=0)  # built by code: other weights, fresh Adam
 
 
 def checkpoint_of(model):
@@ -230,6 +234,13 @@ def assert_weights_kept(saved, restored):
     return len(saved.get_weights())
 
 
+def optimizer_steps(restored):
+    """The restored optimizer's `iterations`, or None if the load gave no Keras model (a plain SavedModel object)."""
+    if isinstance(restored, (keras.Model, tf_keras.Model)):
+        return int(restored.optimizer.iterations.numpy())
+    return None
+
+
 def disk_size(path):
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
@@ -273,6 +284,7 @@ for size_name, units in SIZES.items():
                     seconds, restored = timed(functools.partial(load, m, folder))
                 r["load"].append(seconds)
                 r["weights"] = assert_weights_kept(saved, restored)
+                r.setdefault("iterations", optimizer_steps(restored))  # first load: the target was fresh
                 r["close"].append(roundtrip.assert_close(saved(x_probe), predict(restored, x_probe), what=fmt))
                 if i < REPEATS - 1:
                     shutil.rmtree(folder)
@@ -344,10 +356,54 @@ print("total arrays in the export's checkpoint:", len(keys), "| weight tensors i
 # (Keras 3.15's `model.export` tracks the model's variables under two attributes; the checkpoint stores both lists.
 # For the tutorial CNN that is 1.4 MB extra; for a 100 M-parameter model it would be 400 MB.)
 #
+# ## Optimizer state: in the file, and back after the load
+#
+# Having Adam's moments *in the file* (12 bytes per parameter above) is not the same as getting a working optimizer
+# back. The benchmark kept the step counter of each format's first load: the saved models said `iterations = 10`,
+# the models that weights-only formats restore into started at 0.
+
+# %%
+print(f"{'format':<22}{'Adam moments in the file':>26}{'optimizer iterations after load':>34}")
+for fmt in FORMATS:
+    steps = {results[(*case, fmt)]["iterations"] for case in CASES}  # the same in all four cases
+    (after_load,) = steps
+    shown = "no optimizer (not a Keras model)" if after_load is None else after_load
+    print(f"{fmt:<22}{'yes' if round(per_param[fmt]) == 12 else 'no':>26}{shown!s:>34}")
+
+# %% [markdown]
+# - `.keras`, `.weights.h5` and both checkpoint routes give the optimizer back: 10 steps, so training continues with
+#   its Adam moments (notebook 02 continues training from a `.keras` file).
+# - `tf.saved_model.save` writes the moments too, but `tf.saved_model.load` returns a plain object, not a Keras model:
+#   there is no optimizer to continue with.
+# - The `tf_keras` SavedModel holds the moments as well, yet `tf_keras.models.load_model` gives a **fresh** optimizer:
+#   `iterations` is 0 (notebook 02 shows the same after real training).
+# - `model.export` leaves the optimizer out: a serving artifact.
+#
+# ## What Keras's `BackupAndRestore` writes
+#
+# The `BackupAndRestore` callback saves during `fit` so that an interrupted run can resume. Keras 3 and `tf_keras`
+# write different kinds of files. One epoch of 2 steps (64 test digits, batches of 32) with each, keeping the backup
+# (`delete_checkpoint=False`):
+
+# %%
+images, labels = next(iter(eval_dataset))  # 64 test digits
+backup_files = {}
+for name, keras_module in (("keras", keras), ("tf_keras", tf_keras)):
+    backup_dir = tmp / f"backup-{name}"
+    callback = keras_module.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)
+    models.get_model(keras=keras_module).fit(images, labels, batch_size=32, epochs=1, verbose=0, callbacks=[callback])
+    backup_files[name] = sorted(str(f.relative_to(backup_dir)) for f in backup_dir.rglob("*") if f.is_file())
+    print(f"{name:<9}", backup_files[name])
+
+# %% [markdown]
+# Keras 3 writes the same kind of file as `model.save_weights` (`.weights.h5`) plus a small JSON file for how far
+# training got; `tf_keras` writes a TensorFlow checkpoint (`checkpoint`, `.index`, `.data-…`) in a `chief` folder: its
+# callback knows about multiple workers, Keras 3's does not (notebook 07).
+#
 # ## Save and load times
 #
-# Median of the repeats, per format and case. These are wall-clock numbers of one 2-core machine, with other programs
-# running: read the orders of magnitude, not the digits. (When the notebooks are tested, the digits are masked.)
+# Median of the repeats, per format and case. These are wall-clock times on the machine that runs the notebook, with
+# whatever else it is doing: read the orders of magnitude, not the digits.
 
 # %%
 median_ms = {key: {k: 1000 * statistics.median(r[k]) for k in ("save", "load")} for key, r in results.items()}
@@ -376,21 +432,28 @@ fig
 
 
 # %% [markdown]
-# What four recordings of this notebook on this machine agreed on (the digits above are from one of them):
-#
-# - **The three SavedModel writers are the slow savers**: `model.export`, `tf.saved_model.save` and `tf_keras`'s
-#   `model.save(dir)` took several times as long as a `tf.train.Checkpoint` write in every case. They trace the model
-#   into a graph and serialize it (the `saved_model.pb` that makes their fixed part the largest in the size table);
-#   a checkpoint writes only the variables. The assertion at the end checks *checkpoint faster than every SavedModel
-#   writer*, the one timing relation with a wide margin (≥ 3×) in all runs.
-# - `.weights.h5` saves about as fast as a checkpoint; `.keras` usually too, with more scatter.
-# - **Loads** are all well under a second here. The weights-only restores (checkpoint, `.weights.h5`) only copy values
-#   into a model that already exists (you build it first, from code) and were among the quickest;
-#   `keras.models.load_model` and `tf_keras.models.load_model`, which rebuild a Keras model, were mostly the slower loads.
-# - Under `MirroredStrategy` the restores into an existing model were mostly somewhat slower (each value goes to
-#   2 replicas); the other differences between the two strategies were within the run-to-run scatter.
-# - The wide model is 8× the bytes; no time grew 8× in a consistent way: at these sizes fixed costs weigh as much as
-#   writing the bytes.
+# The three SavedModel writers (`model.export`, `tf.saved_model.save`, `tf_keras`'s `model.save(dir)`) trace the model
+# into a graph and serialize it (the `saved_model.pb` that makes their fixed part the largest in the size table); a
+# checkpoint writes only the variables. How much slower were they in your run, and how does a restore into an existing
+# model (the checkpoint) compare with `keras.models.load_model`, which rebuilds the model from the file?
+
+# %%
+SAVEDMODEL_WRITERS = ["model.export", "tf.saved_model.save", "tf_keras SavedModel"]
+for case in CASES:
+    ms = {fmt: median_ms[(*case, fmt)] for fmt in FORMATS}
+    save_ratio = min(ms[fmt]["save"] for fmt in SAVEDMODEL_WRITERS) / ms["tf.train.Checkpoint"]["save"]
+    load_ratio = ms[".keras"]["load"] / ms["tf.train.Checkpoint"]["load"]
+    assert save_ratio > 1, case  # a checkpoint write beats every SavedModel writer
+    print(
+        f"{', '.join(case):<27} fastest SavedModel save {roundtrip.approx(save_ratio, 2)}× a checkpoint write; "
+        f".keras load {roundtrip.approx(load_ratio, 2)}× a checkpoint restore"
+    )
+
+# %% [markdown]
+# The one timing relation this notebook asserts is the first: in all four cases a `tf.train.Checkpoint` write is faster
+# than the fastest SavedModel writer. The other bars are your machine's numbers in this run; wall-clock time also depends
+# on what else the machine is doing, so they are not a ranking to rely on. Whatever the digits, a weights-only restore
+# (checkpoint, `.weights.h5`) needs the model built first, from your code; `load_model` builds it from the file.
 #
 # ## Loading inside the scope gives mirrored variables
 #
@@ -423,29 +486,76 @@ for fmt in FORMATS:
 #
 # As far as the numbers above go:
 #
-# - **During training, back up with `tf.train.Checkpoint` + `CheckpointManager`** (Keras's `BackupAndRestore` callback
-#   writes the same kind of checkpoint): among the quickest saves, weights *and* optimizer state, the smallest overhead.
-#   Restoring needs the model-building code.
-# - **To hand a Keras model to Keras, save `.keras`**: the same 12 bytes per parameter plus about 30 KiB, a save that is
-#   usually as quick as a checkpoint, and `load_model` gives back the compiled model (architecture, optimizer) without
-#   your code, at the price of a rebuild on load.
-# - **To serve, `model.export`**: the smallest file (no optimizer state), loadable by `tf.saved_model.load` / TF Serving
-#   without Keras; its slower save is paid once, at the end of training. In Keras 3.15 it stores each weight twice.
-# - `.weights.h5` costs like a checkpoint, from the Keras side. `tf.saved_model.save` of a Keras 3 model and `tf_keras`'s
-#   SavedModel cost like `export` and are for the cases notebooks 03 and 04 cover.
-# - The strategy changes neither the files nor the costs enough to steer the choice: save outside or inside it, and
-#   load inside the scope you want to use the model under.
+# - **During training, back up with `tf.train.Checkpoint` + `CheckpointManager`**: a save faster than every SavedModel
+#   writer here, weights *and* optimizer state (given back on restore: `iterations` 10), the smallest fixed part.
+#   Restoring needs the model-building code. Keras 3's `BackupAndRestore` callback writes a `.weights.h5` file and a
+#   JSON file instead; `tf_keras`'s writes a TF checkpoint.
+# - **To hand a Keras model to Keras, save `.keras`**: the same 12 bytes per parameter plus about 30 KiB, and
+#   `keras.models.load_model` gives back the compiled model with its optimizer state, at the price of a rebuild on load.
+#   Here the model uses only built-in layers, so loading needs none of your code; a model with custom classes needs
+#   those classes defined and registered (with `get_config`) in the program that loads it (notebook 06).
+# - **To serve, `model.export`**: the smallest file (no optimizer state), loadable by `tf.saved_model.load` without
+#   Keras; its save is slower than a checkpoint's, paid once at the end of training. In Keras 3.15 it stores each
+#   weight twice.
+# - `.weights.h5` writes the same bytes per parameter as a checkpoint, from the Keras side. `tf.saved_model.save` of a
+#   Keras 3 model and `tf_keras`'s SavedModel are SavedModel writers like `export` (slower to save than a checkpoint)
+#   but keep the moments, which their loaders do not give back as an optimizer; notebooks 03 and 04 cover them.
+# - The strategy does not change the files (sizes within 2 KiB, `.weights.h5` byte for byte): save outside or inside
+#   it, and load inside the scope you want to use the model under.
+#
+# The full decision table, with every goal and the notebook that shows it, is "Which API when" at the end of notebook 04.
 
 # %%
 shutil.rmtree(tmp)
 print("temporary folder removed:", not tmp.exists())
 
 # %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1: a checkpoint without `optimizer=`
+#
+# Predict how many bytes per parameter `tf.train.Checkpoint(model=model)` writes for the tutorial CNN when you leave out
+# `optimizer=`, then measure it with `disk_size` in a temporary folder. If it is not 4, find a checkpoint that holds only
+# the weights. The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 1
+n, ex_model = params["tutorial CNN"], build_model(keras, None, SIZES["tutorial CNN"])
+checkpoint_bytes = {}
+for name, checkpoint in [
+    ("model=model", tf.train.Checkpoint(model=ex_model)),
+    ("weights=model.weights", tf.train.Checkpoint(weights=ex_model.weights)),
+]:
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint.write(os.path.join(folder, "ckpt"))
+        checkpoint_bytes[name] = disk_size(folder)
+    print(f"tf.train.Checkpoint({name}): {checkpoint_bytes[name] / n:.1f} bytes per parameter")
+assert round(checkpoint_bytes["model=model"] / n) == 12  # a Keras 3 model tracks its optimizer: the moments come along
+assert round(checkpoint_bytes["weights=model.weights"] / n) == 4  # one float32 per weight
+
+# %% [markdown]
+# ### Exercise 2: one replica
+#
+# Save the tutorial CNN to a `.keras` file with no strategy and load it inside `tf.distribute.MirroredStrategy(replica_devices[:1])`.
+# Predict the class of its variables (`variable_kind`) and its optimizer's step count (`optimizer_steps`), then check. The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 2
+one_replica = tf.distribute.MirroredStrategy(replica_devices[:1])
+with tempfile.TemporaryDirectory() as folder:
+    build_model(keras, None, SIZES["tutorial CNN"]).save(Path(folder) / "model.keras")
+    with one_replica.scope():
+        one_replica_model = keras.models.load_model(Path(folder) / "model.keras")
+one_replica_kind, one_replica_steps = variable_kind(one_replica_model), optimizer_steps(one_replica_model)
+print(
+    "replicas:", one_replica.num_replicas_in_sync, "| variables:", one_replica_kind, "| iterations:", one_replica_steps
+)
+assert one_replica_kind == "MirroredVariable" and one_replica_steps == 10  # the scope decides, even with 1 replica
+
+# %% [markdown]
 # ## What we verified
 
 # %%
-SAVEDMODEL_WRITERS = ["model.export", "tf.saved_model.save", "tf_keras SavedModel"]
-WEIGHT_WRITERS = ["tf.train.Checkpoint", "CheckpointManager", ".weights.h5"]
 assert all(r["weights"] == 6 and len(r["close"]) == REPEATS for r in results.values())
 assert all(c.max_abs_diff <= c.tolerance for r in results.values() for c in r["close"])
 wide_keras_kib = round(results["wide CNN", "no strategy", ".keras"]["bytes"] / 1024)
@@ -469,6 +579,18 @@ for case in CASES:
 assert min(overhead, key=overhead.get) == "tf.train.Checkpoint"
 assert min(overhead[f] for f in SAVEDMODEL_WRITERS) > max(overhead[f] for f in FORMATS if f not in SAVEDMODEL_WRITERS)
 assert len(keys) == 2 * len(small_model.weights) == 12
+iterations_after_load = {fmt: {results[(*case, fmt)]["iterations"] for case in CASES} for fmt in FORMATS}
+assert iterations_after_load == {
+    ".keras": {10},
+    ".weights.h5": {10},
+    "model.export": {None},
+    "tf.saved_model.save": {None},
+    "tf.train.Checkpoint": {10},
+    "CheckpointManager": {10},
+    "tf_keras SavedModel": {0},  # the moments are in the file (12 bytes/parameter), the optimizer comes back fresh
+}
+assert backup_files["keras"] == ["latest.weights.h5", "training_metadata.json"]
+assert backup_files["tf_keras"] == ["chief/checkpoint", "chief/ckpt-1.data-00000-of-00001", "chief/ckpt-1.index"]
 assert set(kinds[t, fmt] for t, fmt in kinds if t == "Mirrored(2)") == {"MirroredVariable"}
 assert "MirroredVariable" not in {kinds[t, fmt] for t, fmt in kinds if t == "no strategy"}
 for case in CASES:  # timing: only relations with a wide margin in every run
@@ -483,5 +605,15 @@ print(
 print(
     "✓ fixed overhead: smallest for tf.train.Checkpoint, largest for the 3 SavedModel writers; model.export is the smallest file"
 )
+print(
+    "✓ .keras, .weights.h5 and both checkpoints give the optimizer back (iterations 10); the tf_keras SavedModel holds"
+)
+print("  the moments but loads with a fresh optimizer (0); tf.saved_model.load gives no optimizer; export has none")
+print("✓ Keras 3 BackupAndRestore writes .weights.h5 + JSON; tf_keras BackupAndRestore writes a TF checkpoint")
 print("✓ loading inside strategy.scope() gives MirroredVariables for every format; outside, plain variables")
 print("✓ tf.train.Checkpoint saves faster (median) than every SavedModel writer, in all four cases")
+
+
+# %% [markdown]
+# ---
+# ← Previous: [07 · Multi-worker: `MultiWorkerMirroredStrategy`, saving, and surviving a killed worker](07_multi_worker.ipynb) | [All notebooks](../README.md)

@@ -1,9 +1,14 @@
-"""helpers.multiworker (the launcher): bad inputs fail clearly (fast); kill-and-resume works for both routes (slow)."""
+"""helpers.multiworker (the launcher): bad inputs fail clearly (fast); kill-and-resume works for both routes (slow).
+
+The worker programs are notebook 07's scripts: :func:`lesson_scripts` writes them from the lesson's ``%%writefile``
+cells, so the slow tests run exactly the code the notebook shows.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,10 +18,42 @@ import pytest
 
 from helpers import multiworker as mw
 from helpers.errors import WorkerError
-from helpers.multiworker_config import PREDICTIONS_FILE, format_loss
+from helpers.multiworker_config import APPROX, PAUSE_AT_ENV, PAUSED_FILE_ENV
 from helpers.processes import ProcessGroup
 
 ROOT = Path(__file__).resolve().parent.parent
+LESSON = ROOT / "lessons" / "07_multi_worker.py"
+
+
+def lesson_scripts(folder: Path) -> dict[str, Path]:
+    """Write the scripts of notebook 07's ``%%writefile NAME`` cells into ``folder``; return them by name."""
+    cells = re.split(r"^# %%(?: .*)?$\n", LESSON.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    scripts = {}
+    for cell in cells:
+        first, _, body = cell.partition("\n")
+        if first.startswith("# %%writefile "):
+            name = first.removeprefix("# %%writefile ").strip()
+            scripts[name] = folder / name
+            scripts[name].write_text(body.rstrip("\n") + "\n", encoding="utf-8")
+    return scripts
+
+
+# ----------------------------------------------------------------------------- fast: the lesson's scripts
+def test_the_lesson_writes_every_script_it_launches(tmp_path):
+    scripts = lesson_scripts(tmp_path)
+    assert set(scripts) == {"mnist_setup.py", "keras3_fit.py", "ctl.py", "tf_keras_fit.py", "chief_only_save.py"}
+    launched = set(re.findall(r"(?:launch\(group, |kill_and_resume\()\"(\w+\.py)\"", LESSON.read_text("utf-8")))
+    assert launched == set(scripts) - {"mnist_setup.py"}
+    for path in scripts.values():
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")  # valid Python
+        imports = re.findall(r"^(?:import|from) (\w+)", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
+        assert set(imports) <= {"os", "sys", "time", "shutil", "keras", "numpy", "tensorflow", "tf_keras"} | {
+            "tensorflow_datasets",
+            "mnist_setup",
+        }, path.name
+    # the demo hooks are the only use of helpers, and an optional one
+    setup = scripts["mnist_setup.py"].read_text(encoding="utf-8")
+    assert "from helpers.multiworker_hooks import event, pause_point\nexcept ImportError:" in setup
 
 
 # ----------------------------------------------------------------------------- fast: bad inputs
@@ -29,42 +66,74 @@ def test_tf_config():
         mw.tf_config([], 0)
 
 
+FAKE_WORKER = """import json, os, sys
+env = {k: v for k, v in os.environ.items() if k == "TF_CONFIG" or k.startswith("MW_")}
+print(json.dumps({"env": env, "argv": sys.argv}))
+"""
+
+
+@pytest.fixture
+def script(tmp_path):
+    """A worker script without TensorFlow: it prints what the launcher gave it."""
+    path = tmp_path / "worker.py"
+    path.write_text(FAKE_WORKER)
+    return path
+
+
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "script_name, workdir_name, match",
     [
-        (dict(route="fit"), "route must be one of"),
-        (dict(route="ctl", save="some"), "save must be one of"),
-        (dict(route="ctl", epochs=0), "epochs must be a positive integer"),
-        (dict(route="ctl", steps_per_epoch=True), "steps_per_epoch must be a positive integer"),
-        (dict(route="ctl", epochs=2, pause_at="3:1"), "outside 2 epochs"),
-        (dict(route="ctl", steps_per_epoch=5, pause_at="1:6"), "outside 3 epochs of 5 steps"),
+        ("missing.py", ".", "script missing.py is not a Python file"),
+        ("notes.txt", ".", "script notes.txt is not a Python file"),
+        ("worker.py", "missing", "does not exist"),
     ],
 )
-def test_worker_command_rejects_bad_options(tmp_path, kwargs, match):
-    route = kwargs.pop("route")
+def test_worker_command_rejects_bad_paths(tmp_path, script, script_name, workdir_name, match):
+    (tmp_path / "notes.txt").write_text("")
     with pytest.raises(WorkerError, match=match):
-        mw.worker_command(route, tmp_path, **kwargs)
+        mw.worker_command(tmp_path / script_name, tmp_path / workdir_name)
 
 
-def test_worker_command_ok(tmp_path):
-    cmd = mw.worker_command("tf-keras", tmp_path, pause_at="2:2")
-    assert cmd[:2] == ["-m", "helpers.multiworker_train"] and "--pause-at" in cmd and "2:2" in cmd
+def test_worker_command_ok(tmp_path, script, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert mw.worker_command("worker.py", ".") == [str(script.resolve()), str(tmp_path.resolve())]
 
 
-def test_launch_needs_an_existing_workdir(tmp_path):
+def test_launch_needs_an_existing_workdir(tmp_path, script):
     with ProcessGroup() as group:
         with pytest.raises(WorkerError, match="does not exist"):
-            mw.launch(group, "ctl", tmp_path / "missing")
+            mw.launch(group, script, tmp_path / "missing")
         with pytest.raises(WorkerError, match="num_workers"):
-            mw.launch(group, "ctl", tmp_path, num_workers=0)
+            mw.launch(group, script, tmp_path, num_workers=0)
         assert group.procs == []
 
 
-def test_launch_rejects_a_pause_task_outside_the_cluster(tmp_path):
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(pause_at="1:1", pause_task=2), "pause_task must be one of the 2 workers"),
+        (dict(pause_at="x"), "pause must look like EPOCH:STEP"),
+        (dict(pause_at="0:1"), "1-based"),
+    ],
+)
+def test_launch_rejects_a_bad_pause(tmp_path, script, options, match):
     with ProcessGroup() as group:
-        with pytest.raises(WorkerError, match="pause_task must be one of the 2 workers"):
-            mw.launch(group, "ctl", tmp_path, pause_at="1:1", pause_task=2)
+        with pytest.raises(WorkerError, match=match):
+            mw.launch(group, script, tmp_path, **options)
         assert group.procs == []
+
+
+def test_launch_gives_each_worker_its_tf_config_and_only_the_paused_one_the_pause(tmp_path, script):
+    with ProcessGroup() as group:
+        mw.launch(group, script, tmp_path, num_workers=3, attempt=2, pause_at="2:3", pause_task=1)
+        assert group.wait(30) == [0, 0, 0]
+    for i in range(3):
+        seen = json.loads((tmp_path / f"attempt2-worker{i}.log").read_text())
+        assert seen["argv"] == [str(script.resolve()), str(tmp_path.resolve())]  # python SCRIPT WORKDIR
+        config = json.loads(seen["env"].pop("TF_CONFIG"))
+        assert config["task"] == {"type": "worker", "index": i} and len(config["cluster"]["worker"]) == 3
+        paused = {PAUSE_AT_ENV: "2:3", PAUSED_FILE_ENV: str(mw.paused_file(tmp_path.resolve(), 1))}
+        assert seen["env"] == (paused if i == 1 else {})
 
 
 def test_wait_for_file_times_out_and_notices_exited_workers(tmp_path):
@@ -86,15 +155,21 @@ def test_events_and_step_losses(tmp_path):
 
 
 def test_losses_are_printed_after_approx_and_parsed_back(tmp_path):
-    """Losses depend on the CPU in their last digits: the workers print them after "≈" (masked by nbval)."""
-    assert format_loss(2.0812345, 2) == "≈2.08" and format_loss(1.9123449, 4) == "≈1.9123"
+    """Losses depend on the CPU in their last digits: the scripts print them after "≈" (masked by nbval)."""
     log = tmp_path / "w.log"
-    log.write_text(
-        f"MW| step 6 loss {format_loss(1.9123, 4)}\nMW| epoch 2/3 done at step 10, loss ≈1.58\nMW| step 7 loss 1.5\n",
-        encoding="utf-8",
+    code = (
+        "from helpers.multiworker_hooks import event\nevent(f'step 6 loss ≈{1.9123449:.4f}')\nevent('step 7 loss 1.5')"
     )
+    with open(log, "w") as out:
+        subprocess.run(
+            [sys.executable, "-c", code],
+            stdout=out,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            check=True,
+            cwd=ROOT,
+        )
     lines = mw.events(log)
-    assert lines[1] == "epoch 2/3 done at step 10, loss ≈1.58"
+    assert lines[0] == f"step 6 loss {APPROX}1.9123"
     assert mw.step_losses(lines) == ([6, 7], [1.9123, 1.5])
 
 
@@ -120,20 +195,24 @@ HARD_TIMEOUT = 420
 # Slow (2 × 2 worker processes, 3 attempts): `make unit` runs it; `make test` leaves it out, because notebook 07 runs
 # the same kill-and-resume for both routes, with the same asserts, in both of its nbval passes.
 @pytest.mark.slow
-@pytest.mark.parametrize("route", ["ctl", "tf-keras"])
-def test_kill_and_resume(tmp_path, route, hard_timeout):
+@pytest.mark.parametrize("script", ["ctl.py", "tf_keras_fit.py"])
+def test_kill_and_resume(tmp_path, script, hard_timeout):
     os.environ.setdefault("TFDS_DATA_DIR", str(ROOT / "data" / "tensorflow_datasets"))
-    result = mw.kill_and_resume(route, tmp_path, epochs=3, steps_per_epoch=5, pause_at="2:2", timeout=180)
+    scripts = lesson_scripts(tmp_path)
+    workdir = tmp_path / "shared"
+    workdir.mkdir()
+    result = mw.kill_and_resume(scripts[script], workdir, pause_at="2:2", timeout=180)
     assert result.killed_code == -9
     assert result.survivor_code not in (None, 0) and result.survivor_seconds < 60
     assert result.resumed_codes == [0, 0]
     assert result.alive_after == []
-    first = mw.events(tmp_path / "attempt1-worker0.log")
-    second = mw.events(tmp_path / "attempt2-worker0.log")
-    assert "training failed: UnavailableError" in first
+    first = mw.events(workdir / "attempt1-worker0.log")
+    second = mw.events(workdir / "attempt2-worker0.log")
     assert "epoch 3/3 starts at step 10" not in first
     starts = [line for line in second if line.startswith("epoch ") and "starts" in line]
     assert starts[0] == "epoch 2/3 starts at step 5", second  # resumed at the interrupted epoch, not epoch 1
     assert mw.step_losses(second)[0] == list(range(6, 16))
-    assert (tmp_path / PREDICTIONS_FILE).exists()
-    assert not list(tmp_path.glob("worker1-*")), "the non-chief's temporary save dir was not removed"
+    assert all(f"loss {APPROX}" in line for line in second if line.startswith("step "))
+    assert (workdir / "predictions.npy").exists()
+    assert not list(workdir.glob("workertemp_*")), "the non-chief's temporary save dir was not removed"
+    assert any(line.startswith("saved workertemp_1/") for line in mw.events(workdir / "attempt2-worker1.log"))

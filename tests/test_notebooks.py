@@ -103,3 +103,78 @@ def test_readme_lists_every_notebook():
     readme = (ROOT / "README.md").read_text()
     for path in NOTEBOOKS:
         assert f"notebooks/{path.name}" in readme, f"README does not list {path.name}"
+
+
+def _exercises(nb) -> list[tuple[object, object]]:
+    """(task markdown cell, solution code cell) pairs of the `## Exercises` section."""
+    cells = nb.cells
+    pairs = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown" and re.search(r"^### Exercise \d+: ", cell.source, flags=re.MULTILINE):
+            pairs.append((cell, cells[i + 1] if i + 1 < len(cells) else None))
+    return pairs
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_one_to_three_exercises_with_hidden_checked_solutions(path):
+    nb = nbformat.read(path, as_version=4)
+    pairs = _exercises(nb)
+    assert 1 <= len(pairs) <= 3, f"{len(pairs)} exercises"
+    headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    exercises_at = next(i for i, h in enumerate(headings) if re.search(r"^## Exercises$", h, flags=re.MULTILINE))
+    verified_at = next(i for i, h in enumerate(headings) if "## What we verified" in h)
+    assert exercises_at < verified_at, "the exercises come before 'What we verified'"
+    for n, (task, solution) in enumerate(pairs, start=1):
+        assert re.search(rf"^### Exercise {n}: ", task.source, flags=re.MULTILINE), f"exercise {n} is numbered {n}"
+        assert solution is not None and solution.cell_type == "code", f"exercise {n} has no solution cell"
+        assert solution.source.startswith(f"# @title Solution to exercise {n}\n"), f"exercise {n}'s solution title"
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, f"solution {n} is not hidden"
+        assert solution.metadata.get("cellView") == "form", f"solution {n} is not collapsed on Colab"
+        assert "assert " in solution.source, f"solution {n} asserts nothing"
+        assert _checked(solution), f"solution {n}'s output is not checked"
+
+
+# Lesson text talks to the learner, not to the maintainers of the collection.
+MAINTAINER_TALK = re.compile(r"\bnbval\b|\bCI\b|\bmask(s|ed|ing)?\b|sanitiz|checked outputs?\b|\bcommitted\b", re.I)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_maintainer_talk_in_the_lesson_text(path):
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type == "markdown":
+            found = MAINTAINER_TALK.search(cell.source)
+            assert not found, f"markdown cell {i} talks about {found.group()!r}"
+
+
+ISSUE_REFERENCE = re.compile(r"(?<![\[/\w.-])([\w.-]+/[\w.-]+)#(\d+)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_issue_references_are_links(path):
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "markdown":
+            continue
+        for m in ISSUE_REFERENCE.finditer(cell.source):
+            repo, number = m.groups()
+            link = f"]({'https://github.com/'}{repo}/issues/{number})"
+            assert cell.source[m.end() :].startswith(link) and cell.source[: m.start()].endswith("["), (
+                f"markdown cell {i}: write {repo}#{number} as [{repo}#{number}](https://github.com/{repo}/issues/{number})"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_one_spelling_for_strategies_and_loading(path):
+    for i, cell in enumerate(_code(nbformat.read(path, as_version=4))):
+        assert "devices.mirrored_strategy(" not in cell.source, f"code cell {i}: use tf.distribute.MirroredStrategy"
+        assert "keras.saving.load_model(" not in cell.source, f"code cell {i}: use keras.models.load_model"
+
+
+@pytest.mark.parametrize("index", range(len(NOTEBOOKS)), ids=[p.name for p in NOTEBOOKS])
+def test_previous_and_next_links_close_every_notebook(index):
+    last = nbformat.read(NOTEBOOKS[index], as_version=4).cells[-1]
+    assert last.cell_type == "markdown"
+    links = re.findall(r"\]\(([^)\s]+)\)", last.source)
+    expected = [NOTEBOOKS[index - 1].name] if index > 0 else []
+    expected += ["../README.md"]
+    expected += [NOTEBOOKS[index + 1].name] if index + 1 < len(NOTEBOOKS) else []
+    assert links == expected, f"the last cell links {links}, expected {expected}"

@@ -68,8 +68,8 @@ def test_the_two_failure_families_are_distinct():
     "module, must_not_load",
     [
         ("helpers.data", ["helpers.mnist_prep", "tensorflow"]),  # the pipeline does not drag in the preparation
-        ("helpers.multiworker", ["helpers.multiworker_train", "tensorflow"]),  # the launcher is not the worker
-        ("helpers.multiworker_train", ["tensorflow"]),  # TensorFlow only once the worker runs
+        ("helpers.multiworker", ["helpers.multiworker_hooks", "tensorflow"]),  # the launcher is not the worker
+        ("helpers.multiworker_hooks", ["tensorflow"]),  # TensorFlow only once the worker runs
         ("helpers.tf_server", ["tensorflow"]),
     ],
 )

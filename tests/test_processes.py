@@ -55,3 +55,46 @@ def test_a_command_that_cannot_start_leaves_nothing_open(tmp_path):
 def test_process_group_rejects_a_bad_grace(grace):
     with pytest.raises(ValueError, match="grace must be a number of seconds"):
         processes.ProcessGroup(grace=grace)
+
+
+def test_run_python_returns_the_exit_code_and_keeps_stdout_apart_from_stderr(tmp_path):
+    run = processes.run_python(
+        """
+        import os, sys
+        print("args:", sys.argv[1:], "| cwd is tmp:", os.getcwd() == sys.argv[2])
+        print("a warning", file=sys.stderr)
+        sys.exit(3)
+        """,
+        "uncalled.keras",
+        str(tmp_path.resolve()),
+        cwd=tmp_path,
+    )
+    assert run.returncode == 3
+    assert run.stdout == f"args: ['uncalled.keras', '{tmp_path.resolve()}'] | cwd is tmp: True\n"
+    assert run.stderr == "a warning\n"
+
+
+def test_run_python_stops_a_process_that_outlives_its_timeout(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"(?s)did not finish within 0\.5 s.*sleeping"):
+        processes.run_python(
+            "import sys, time; print('sleeping', file=sys.stderr, flush=True); time.sleep(600)", timeout=0.5
+        )
+    assert time.monotonic() - start < 20
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"source": ""}, {"source": "pass", "timeout": 0}, {"source": "pass", "timeout": "1"}]
+)
+def test_run_python_rejects_bad_arguments(kwargs):
+    source = kwargs.pop("source")
+    with pytest.raises(ValueError):
+        processes.run_python(source, **kwargs)
+
+
+def test_separate_stderr_log(tmp_path):
+    out, err = tmp_path / "out.log", tmp_path / "err.log"
+    with processes.ProcessGroup(grace=2) as group:
+        group.python(["-c", "import sys; print('o'); print('e', file=sys.stderr)"], log=out, err_log=err)
+        assert group.wait(timeout=30) == [0]
+    assert processes.read_log(out) == "o\n" and processes.read_log(err) == "e\n"

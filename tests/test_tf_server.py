@@ -1,4 +1,4 @@
-"""Tests for helpers.tf_server: input checks, timeouts, and a real start → stop of a TF server."""
+"""Tests for helpers.tf_server: input checks, timeouts, the parent watch, error summaries, and a real TF server."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def test_check_port_accepts_a_port():
     [
         ({"port": 0}, "port must be"),
         ({"port": 70000}, "port must be"),
-        ({"job": "my worker"}, "job must be a simple name"),
-        ({"job": ""}, "job must be a simple name"),
+        ({"program": "print('no server here')"}, "program must be Python source"),
+        ({"program": None}, "program must be Python source"),
         ({"timeout": 0}, "timeout must be a positive number"),
         ({"timeout": "5"}, "timeout must be a positive number"),
         ({"workdir": "/nonexistent/dir/for/tf_server/test"}, "workdir must be an existing directory"),
@@ -72,23 +72,102 @@ def test_wait_for_port_reports_a_dead_process_with_its_log(tmp_path):
         tf_server.wait_for_port(free_ports(1)[0], timeout=30, proc=proc, log=log)
 
 
-def test_cli_rejects_an_invalid_port():
+def test_cli_rejects_a_missing_program(tmp_path):
+    missing = str(tmp_path / "no-such-worker.py")
     result = subprocess.run(
-        [sys.executable, "-m", "helpers.tf_server", "serve", "--port", "0"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "helpers.tf_server", "run", missing], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
-    assert "port must be an integer in 1..65535" in result.stderr
+    assert "no such program" in result.stderr
+
+
+def test_cli_runs_the_program_with_its_arguments(tmp_path):
+    script = tmp_path / "echo.py"
+    script.write_text("import sys\nprint(sys.argv[1:], __name__)\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers.tf_server", "run", str(script), "127.0.0.1:1234", "--x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['127.0.0.1:1234', '--x'] __main__"
 
 
 def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """Whether ``pid`` has exited within ``timeout`` s (a zombie waiting for its new parent to reap it counts)."""
     deadline = time.monotonic() + timeout
+    stat = f"/proc/{pid}/stat"
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
+        try:
+            if open(stat).read().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except (FileNotFoundError, IndexError):
+            pass
         time.sleep(0.05)
     return False
+
+
+def test_the_program_exits_when_its_parent_dies_without_cleaning_up(tmp_path):
+    # A parent process starts a program under the launcher's watch, then dies at once (no atexit, no stop()):
+    # the watch must end the orphaned program.  The program sleeps; the watch does not depend on what it runs.
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text("import time\nprint('up', flush=True)\ntime.sleep(600)\n")
+    log = tmp_path / "sleeper.log"
+    parent = f"""
+import os, subprocess, sys, time
+out = open({str(log)!r}, "w")
+child = subprocess.Popen(
+    [sys.executable, "-m", "helpers.tf_server", "run", "--parent-pid", str(os.getpid()), {str(sleeper)!r}],
+    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+)
+deadline = time.monotonic() + 60
+while "up" not in open({str(log)!r}).read() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(child.pid, flush=True)
+os._exit(0)
+"""
+    result = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=120)
+    child = int(result.stdout.strip())
+    try:
+        assert _gone(child, timeout=15), "the orphaned program is still running"
+        assert log.read_text().split() == ["up", "parent", "process", "is", "gone:", "exiting"]
+    finally:
+        if not _gone(child, timeout=0.1):
+            os.kill(child, 9)
+
+
+def test_describe_error_picks_the_stable_parts():
+    save = RuntimeError(
+        "Traceback ...\n2 root error(s) found.\n  (0) NOT_FOUND: From /job:worker/replica:0/task:0:\n"
+        "no_io_device/variables/variables_temp; No such file or directory\n\t [[{{node SaveV2}}]]\n"
+        "Additional GRPC error information from remote target /job:worker while calling /tensorflow.eager...\n"
+    )
+    summary = tf_server.describe_error(save)
+    assert summary == (
+        "RuntimeError",
+        "no_io_device/variables/variables_temp; No such file or directory",
+        "SaveV2",
+        "/job:worker",
+        None,
+    )
+    assert str(summary) == "RuntimeError: no_io_device/variables/variables_temp; No such file or directory"
+    load = FileNotFoundError(
+        "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for saved_model/variables/"
+        "variables\n You may be trying to load on a different device from the computational device. Consider "
+        "setting the `experimental_io_device` option in `tf.saved_model.LoadOptions` to the io_device such as "
+        "'/job:localhost'.\nmore details"
+    )
+    summary = tf_server.describe_error(load)
+    assert summary.reason == "Failed to find any matching files for saved_model/variables/variables"
+    assert (
+        summary.hint.startswith("Consider setting the `experimental_io_device` option") and "more" not in summary.hint
+    )
+    assert summary.op is None and summary.job is None
 
 
 def test_real_server_starts_listens_and_is_stopped_even_when_the_block_fails(tmp_path):
@@ -97,7 +176,8 @@ def test_real_server_starts_listens_and_is_stopped_even_when_the_block_fails(tmp
         with tf_server.start(workdir=tmp_path, timeout=120) as worker:
             assert worker.alive() and "running" in repr(worker)
             assert worker.device == "/job:worker/replica:0/task:0/device:CPU:0"
-            assert worker.cluster_spec == {"worker": [f"127.0.0.1:{worker.port}"]}
+            assert worker.address == f"127.0.0.1:{worker.port}" and worker.cluster_spec == {"worker": [worker.address]}
+            assert worker.program.read_text() == tf_server.SERVER_PROGRAM.lstrip()
             assert worker.workdir == tmp_path
             with socket.create_connection(("127.0.0.1", worker.port), timeout=5):
                 pass
