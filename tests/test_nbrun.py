@@ -27,8 +27,20 @@ def test_run_reports_a_raising_cell_and_exits_non_zero(tmp_path, monkeypatch, ca
     assert "01_good.ipynb" in table and "ok" in table
     assert "02_bad.ipynb" in table and "FAILED" in table and "ValueError" in table
     assert "1 ok, 1 failed" in table
+    assert "02_bad.ipynb: code cell 1 (`raise ValueError('boom')`) raised ValueError: boom" in table
+    assert "kernel log: " in table and (tmp_path / "build" / "logs" / "02_bad.kernel.log").is_file()
     executed = nbformat.read(tmp_path / "build" / "01_good.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "hello\n"
+
+
+def test_kernel_stderr_goes_to_a_log_not_the_terminal(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(nbrun, "BUILD", tmp_path / "build")
+    nb = _notebook(tmp_path / "04_noisy.ipynb", "import os\nos.write(2, b'C++ start-up line\\n')", "print('lesson')")
+    assert nbrun.main(["run", str(nb)]) == 0
+    terminal = capfd.readouterr()
+    assert "C++ start-up line" not in terminal.out + terminal.err
+    assert "04_noisy.ipynb" in terminal.out and "1 ok, 0 failed" in terminal.out
+    assert "C++ start-up line" in (tmp_path / "build" / "logs" / "04_noisy.kernel.log").read_text()
 
 
 def test_record_does_not_overwrite_a_failing_notebook(tmp_path, monkeypatch):
