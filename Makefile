@@ -51,16 +51,16 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 install: $(STAMP)
 
 data: $(STAMP)
-	$(PY) -m helpers.mnist_prep prepare
+	@$(PY) -m helpers.mnist_prep prepare
 
 # jupytext.toml pairs each notebook with its source; --sync updates the older side of each pair (inputs only: the
 # outputs stay in the .ipynb). The normalisation is nbstripout's, outputs and counts kept (scripts/nbrun.py).
 sync: $(STAMP)
-	$(PY) -m jupytext --sync --quiet $(LESSONS) $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-	$(PY) scripts/nbrun.py clean
+	@$(PY) -m jupytext --sync --quiet $(LESSONS) $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+	@$(PY) scripts/nbrun.py clean
 
 run: sync data
-	$(PY) scripts/nbrun.py run $(NB)
+	@$(PY) scripts/nbrun.py run $(NB)
 
 record: sync data
 	$(PY) scripts/nbrun.py record $(NB)

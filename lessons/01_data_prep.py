@@ -4,6 +4,8 @@
 # An introduction to distribution strategies and the starting point of every later notebook: real multi-replica training
 # on a CPU, the tutorial's input pipeline, and its model.
 #
+# **This notebook answers:** How does `MirroredStrategy` train one model on several devices, and what data and model do the later notebooks start from?
+#
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/01_data_prep.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
 #   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/01_data_prep.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>

@@ -3,6 +3,8 @@
 #
 # Train on 2 replicas, save one `.keras` file, and load it back with no strategy, on one device, and under a strategy with a different number of replicas: the predictions, the optimizer state and the training all carry over.
 #
+# **This notebook answers:** How do I save a Keras model trained under a strategy, and load it back with no strategy, on one device, or with another number of replicas?
+#
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/02_keras_save_load.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
 #   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/02_keras_save_load.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>

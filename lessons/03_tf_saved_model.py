@@ -3,6 +3,8 @@
 #
 # Save a Keras model as a framework-independent SavedModel, run it on one device and on 2 replicas, and train it again inside a bigger model under `MirroredStrategy`.
 #
+# **This notebook answers:** How do I save a model as a TensorFlow SavedModel, call it without Keras, and fine-tune it inside another model under a strategy?
+#
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/03_tf_saved_model.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
 #   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/03_tf_saved_model.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>

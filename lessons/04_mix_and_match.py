@@ -3,6 +3,8 @@
 #
 # Five ways to save, five ways to load, every pair actually tried under `MirroredStrategy`: an executed compatibility matrix for TF 2.21 / Keras 3 / tf_keras / TF Hub, and the seed tutorial's "Keras save → `tf.saved_model.load`" mix done both ways.
 #
+# **This notebook answers:** Which loader reads which saved model, and which save and load calls fit my goal?
+#
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/04_mix_and_match.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
 #   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/04_mix_and_match.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>

@@ -3,6 +3,8 @@
 #
 # A model whose variables live on another TensorFlow host cannot save to (or load from) a local path the usual way. We start a real remote worker on this machine and fix it with `experimental_io_device='/job:localhost'`.
 #
+# **This notebook answers:** How do I save and load when the model's variables live on a remote TensorFlow worker?
+#
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/05_local_io_device.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
 #   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/05_local_io_device.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>

@@ -3,6 +3,8 @@
 #
 # The tutorial's last caveat, re-checked on Keras 3: what a `keras.Model` subclass can and cannot save before it has been called, how to make it loadable anywhere, and why loading a model can mean running code.
 #
+# **This notebook answers:** What can a subclassed Keras model save before its first call, and how do I make it loadable in another program?
+#
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/06_subclassed_models.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
 #   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/06_subclassed_models.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>

@@ -3,6 +3,8 @@
 #
 # Two real worker processes on this machine, the `TF_CONFIG` that ties them together, the two training routes that work today, how every worker must take part in a save, and what happens when a worker dies.
 #
+# **This notebook answers:** How do several workers save one model together, and how does training resume after a worker dies?
+#
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/07_multi_worker.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
 #   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/07_multi_worker.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>

@@ -3,6 +3,8 @@
 #
 # A small, honest benchmark on a 2-core CPU: seven ways to save the tutorial's CNN (and an 8× wider variant), with no strategy and under `MirroredStrategy` (2 replicas), measured for size on disk, save time and load time.
 #
+# **This notebook answers:** How big is each save format on disk, and how long do saving and loading take, with and without a strategy?
+#
 # <table align="left">
 #   <td><a target="_blank" href="https://colab.research.google.com/github/tf-distribute-notebooks/save-and-load/blob/main/notebooks/08_save_load_cost.ipynb"><img src="https://www.tensorflow.org/images/colab_logo_32px.png" />Run in Google Colab</a></td>
 #   <td><a target="_blank" href="https://github.com/tf-distribute-notebooks/save-and-load/blob/main/notebooks/08_save_load_cost.ipynb"><img src="https://www.tensorflow.org/images/GitHub-Mark-32px.png" />View source on GitHub</a></td>

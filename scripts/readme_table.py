@@ -4,7 +4,8 @@
     python scripts/readme_table.py build/run.txt     # with fresh run times
     python scripts/readme_table.py                   # keep the run times the README has
 
-The notebook table takes each notebook's title and purpose from its header cell; the "Which API when" section is
+The notebook table takes each notebook's title and its one-line question ("**This notebook answers:** …") from its
+header cell; the "Which API when" section is
 notebook 04's cell of that name, with its links made relative to the README. tests/test_readme.py checks both.
 """
 
@@ -23,6 +24,7 @@ MARK, END = "<!-- notebook-table -->", "<!-- /notebook-table -->"
 API_MARK, API_END = "<!-- which-api:start -->", "<!-- which-api:end -->"
 API_HEADING = "## Which API when"
 API_SOURCE = "04_mix_and_match.ipynb"
+ANSWERS = "**This notebook answers:**"
 
 
 def _between(text: str, mark: str, end: str, new: str) -> str:
@@ -40,11 +42,14 @@ def _seconds(run_table: str | None, readme: str) -> dict[str, str]:
 
 
 def notebook_table(seconds: dict[str, str]) -> str:
-    rows = ["| # | Notebook | What it shows | CPU time¹ |", "|---|----------|---------------|-----------|"]
+    rows = ["| # | Notebook | The question it answers | CPU time¹ |", "|---|----------|---------------|-----------|"]
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         head = nbformat.read(path, as_version=4).cells[0].source.split("\n\n")
         title = head[0].lstrip("# ").split("·", 1)[-1].strip()
-        purpose = " ".join(head[1].split())
+        question = next((" ".join(p.split()) for p in head if p.startswith(ANSWERS)), None)
+        if question is None:
+            raise SystemExit(f"{path.name}: the header cell has no line starting with {ANSWERS}")
+        purpose = question.removeprefix(ANSWERS).strip()
         badge = (
             f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
             f"(https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{path.name})"

@@ -31,6 +31,8 @@ def test_header_badges_setup_and_summary(path):
     assert f"colab.research.google.com/github/{REPO}/blob/main/notebooks/{path.name}" in head
     assert f"github.com/{REPO}/blob/main/notebooks/{path.name}" in head
     assert "What you'll learn" in head and "Expected run time" in head
+    answers = [line for line in head.splitlines() if line.startswith("**This notebook answers:** ")]
+    assert len(answers) == 1 and answers[0].endswith("?"), "the header needs one '**This notebook answers:** …?' line"
     setup = [c for c in _code(nb) if '"google.colab" in sys.modules' in c.source]
     assert len(setup) == 1, "one Setup cell that installs only on Colab"
     assert '"-m", "pip", "install"' in setup[0].source and "tensorflow-metadata<1.18" in setup[0].source

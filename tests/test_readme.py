@@ -1,7 +1,10 @@
-"""The README's generated parts match the notebooks (scripts/readme_table.py)."""
+"""The README's generated parts match the notebooks (scripts/readme_table.py); its troubleshooting quotes them."""
 
+import re
 import sys
 from pathlib import Path
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -20,3 +23,32 @@ def test_which_api_section_is_notebook_04s_table_with_links_into_notebooks():
     assert "above" not in section and "this notebook" not in section, "the README's copy says which notebook"
     for goal in ("keep training", "serve without Keras", "fine-tune inside another model", "multi-worker", "remote"):
         assert goal in section
+
+
+def _outputs(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    texts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            texts.append(
+                out.get("text", "") if out["output_type"] == "stream" else out.get("data", {}).get("text/plain", "")
+            )
+    return "\n".join(texts)
+
+
+def test_troubleshooting_quotes_errors_the_notebooks_really_show():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    entries = re.split(r"\n- ", section)[1:]
+    quoted = 0
+    for entry in entries:
+        errors = [m.group(2) for m in re.finditer(r"\*\*(`+) ?(.+?) ?\1\*\*", " ".join(entry.split()))]
+        notebook = re.search(r"\(\[\d\d\]\((notebooks/\d\d_\w+\.ipynb)\)\)", entry)
+        if not errors:
+            continue
+        assert notebook, f"troubleshooting entry without its notebook: {entry[:80]!r}"
+        shown = " ".join(_outputs(ROOT / notebook[1]).split())
+        for error in errors:
+            assert error in shown, f"{notebook[1]} does not show {error!r}: quote the notebook's own output"
+            quoted += 1
+    assert quoted >= 8, "the troubleshooting section quotes the notebooks' errors"
