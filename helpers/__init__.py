@@ -14,6 +14,10 @@ One concern per module:
   kill and resume, the workers' event lines (07)
 - :mod:`helpers.multiworker_config` – the launcher ↔ worker-script contract (event prefix, pause variables)
 - :mod:`helpers.multiworker_hooks` – optional demo hooks (event lines, a pause point) for 07's worker scripts
+- :mod:`helpers.atomic_save` – save to a temporary name, fsync, then atomically replace: a crash mid-save keeps the
+  last good model (09)
+- :mod:`helpers.preemption`  – the preemption demo: launch workers, one of which waits at a known step for the
+  SIGTERM the notebook sends (09)
 - :mod:`helpers.errors`      – ``DataError`` (preparing MNIST) and ``WorkerError`` (a started process failed)
 
 Modules are imported on demand so that ``import helpers`` never initialises TensorFlow.

@@ -618,4 +618,4 @@ print("✓ tf.train.Checkpoint saves faster (median) than every SavedModel write
 
 # %% [markdown]
 # ---
-# ← Previous: [07 · Multi-worker: `MultiWorkerMirroredStrategy`, saving, and surviving a killed worker](07_multi_worker.ipynb) | [All notebooks](../README.md)
+# ← Previous: [07 · Multi-worker: `MultiWorkerMirroredStrategy`, saving, and surviving a killed worker](07_multi_worker.ipynb) | [All notebooks](../README.md) | Next: [09 · Checkpointing for real training runs: crash-safe saves, preemption, and cost at scale](09_checkpointing_at_scale.ipynb) →

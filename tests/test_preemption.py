@@ -1,0 +1,255 @@
+"""helpers.preemption and notebook 09's preemption demo: bad inputs fail clearly, the pause waits for a real SIGTERM
+and hands it on, and the lesson's worker script, sent a real SIGTERM, saves at the next step on every worker.
+
+The worker program is notebook 09's ``%%writefile preempt_train.py`` cell: :func:`lesson_script` writes it from the
+lesson source, so the TensorFlow tests run exactly the code the notebook shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import multiworker, preemption
+from helpers.errors import WorkerError
+from helpers.multiworker_config import PAUSED_FILE_ENV, PREFIX
+from helpers.preemption import NOT_GOOGLE_CLOUD, SIGTERM_AT_ENV
+from helpers.processes import ProcessGroup
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSON = ROOT / "lessons" / "09_checkpointing_at_scale.py"
+SCRIPT = "preempt_train.py"
+
+
+def lesson_script(folder: Path, name: str = SCRIPT) -> Path:
+    """Write the lesson's ``%%writefile NAME`` cell into ``folder``; return its path."""
+    assert LESSON.is_file(), f"lessons/{LESSON.name} is missing: it holds the worker script ({name})"
+    cells = re.split(r"^# %%(?: .*)?$\n", LESSON.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    for cell in cells:
+        first, _, body = cell.partition("\n")
+        if first == f"# %%writefile {name}":
+            path = folder / name
+            path.write_text(body.rstrip("\n") + "\n", encoding="utf-8")
+            return path
+    raise AssertionError(f"{LESSON.name} has no `%%writefile {name}` cell")
+
+
+def wait_until(path: Path, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path.exists()
+
+
+# ----------------------------------------------------------------------------- fast: the pause (no TensorFlow)
+def test_sigterm_point_does_nothing_unless_asked(monkeypatch, tmp_path):
+    monkeypatch.delenv(SIGTERM_AT_ENV, raising=False)
+    preemption.sigterm_point(2, 2)  # returns at once
+    monkeypatch.setenv(SIGTERM_AT_ENV, "2:2")
+    monkeypatch.setenv(PAUSED_FILE_ENV, str(tmp_path / "paused"))
+    preemption.sigterm_point(2, 1)
+    preemption.sigterm_point(1, 2)
+    assert not (tmp_path / "paused").exists()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, True, "5"])
+def test_sigterm_point_rejects_a_bad_timeout(monkeypatch, tmp_path, timeout):
+    monkeypatch.setenv(SIGTERM_AT_ENV, "1:1")
+    monkeypatch.setenv(PAUSED_FILE_ENV, str(tmp_path / "paused"))
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        preemption.sigterm_point(1, 1, timeout=timeout)
+    assert not (tmp_path / "paused").exists()
+
+
+def test_sigterm_point_gives_up_after_its_timeout(monkeypatch, tmp_path):
+    monkeypatch.setenv(SIGTERM_AT_ENV, "1:3")
+    monkeypatch.setenv(PAUSED_FILE_ENV, str(tmp_path / "paused"))
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(WorkerError, match="no SIGTERM within 0.2 s after epoch 1 step 3"):
+        preemption.sigterm_point(1, 3, timeout=0.2)
+    assert (tmp_path / "paused").exists() and signal.getsignal(signal.SIGTERM) == before  # handler put back
+
+
+HANDLED = """import signal
+from helpers.preemption import sigterm_point
+signal.signal(signal.SIGTERM, lambda signum, frame: print("handler got", signum, flush=True))
+sigterm_point(2, 2)
+print("training on", flush=True)
+"""
+
+
+@pytest.mark.parametrize("handled", [True, False], ids=["with a handler", "default action"])
+def test_sigterm_point_waits_for_a_real_sigterm(tmp_path, handled):
+    """With a handler installed (as PreemptionCheckpointHandler does) the signal reaches it and the worker goes on;
+    without one, SIGTERM terminates the worker as usual."""
+    code = HANDLED if handled else "\n".join(line for line in HANDLED.splitlines() if "signal.signal" not in line)
+    marker = tmp_path / "paused"
+    env = {SIGTERM_AT_ENV: "2:2", PAUSED_FILE_ENV: str(marker), "PYTHONIOENCODING": "utf-8"}
+    with ProcessGroup() as group:
+        proc = group.python(["-c", code], env=env, log=tmp_path / "log", cwd=ROOT)
+        assert wait_until(marker) and proc.poll() is None  # paused, still running
+        time.sleep(0.3)
+        assert proc.poll() is None  # it waits for the signal, not for time to pass
+        group.kill(proc, signal.SIGTERM)
+        (code,) = group.wait(30, [proc])
+    log = (tmp_path / "log").read_text(encoding="utf-8")
+    assert f"{PREFIX}paused after epoch 2 step 2, waiting for SIGTERM" in log
+    if handled:
+        assert code == 0
+        assert (
+            log.index("handler got 15") < log.index("received SIGTERM after epoch 2 step 2") < log.index("training on")
+        )
+    else:
+        assert code == -signal.SIGTERM and "training on" not in log
+
+
+# ----------------------------------------------------------------------------- fast: the launcher (no TensorFlow)
+FAKE_WORKER = """import json, os, sys
+keys = ("TF_CONFIG", "GCE_METADATA_IP")
+env = {k: v for k, v in os.environ.items() if k in keys or k.startswith("MW_")}
+print(json.dumps({"env": env, "argv": sys.argv}))
+"""
+
+
+@pytest.fixture
+def script(tmp_path):
+    """A worker script without TensorFlow: it prints what the launcher gave it."""
+    path = tmp_path / "worker.py"
+    path.write_text(FAKE_WORKER)
+    return path
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(num_workers=0), "num_workers must be a positive integer"),
+        (dict(num_workers=True), "num_workers must be a positive integer"),
+        (dict(attempt=0), "attempt must be a positive integer"),
+        (dict(attempt="1"), "attempt must be a positive integer"),
+        (dict(sigterm_at="1:1", sigterm_task=2), "sigterm_task must be one of the 2 workers"),
+        (dict(sigterm_at="1:1", sigterm_task=True), "sigterm_task must be one of the 2 workers"),
+        (dict(sigterm_at="x"), "pause must look like EPOCH:STEP"),
+        (dict(sigterm_at="0:1"), "1-based"),
+    ],
+)
+def test_launch_rejects_bad_options_and_starts_nothing(tmp_path, script, options, match):
+    with ProcessGroup() as group:
+        with pytest.raises(WorkerError, match=match):
+            preemption.launch(group, script, tmp_path, **options)
+        assert group.procs == []
+
+
+def test_launch_rejects_missing_paths(tmp_path, script):
+    with ProcessGroup() as group:
+        with pytest.raises(WorkerError, match="is not a Python file"):
+            preemption.launch(group, tmp_path / "missing.py", tmp_path)
+        with pytest.raises(WorkerError, match="does not exist"):
+            preemption.launch(group, script, tmp_path / "missing")
+        assert group.procs == []
+
+
+def test_launch_gives_every_worker_its_config_and_only_the_preempted_one_the_pause(tmp_path, script):
+    with ProcessGroup() as group:
+        preemption.launch(group, script, tmp_path, num_workers=3, attempt=2, sigterm_at="2:3", sigterm_task=1)
+        assert group.wait(30) == [0, 0, 0]
+    for i in range(3):
+        seen = json.loads((tmp_path / f"attempt2-worker{i}.log").read_text())
+        assert seen["argv"] == [str(script.resolve()), str(tmp_path.resolve())]  # python SCRIPT WORKDIR
+        config = json.loads(seen["env"].pop("TF_CONFIG"))
+        assert config["task"] == {"type": "worker", "index": i} and len(config["cluster"]["worker"]) == 3
+        pause = {SIGTERM_AT_ENV: "2:3", PAUSED_FILE_ENV: str(multiworker.paused_file(tmp_path.resolve(), 1))}
+        assert seen["env"] == NOT_GOOGLE_CLOUD | (pause if i == 1 else {})
+
+
+# ----------------------------------------------------------------------------- real: the lesson's script, real SIGTERM
+@pytest.fixture
+def hard_timeout():
+    """Fail (instead of hanging) after HARD_TIMEOUT seconds; the ProcessGroup still reaps the workers."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"test exceeded its hard timeout of {HARD_TIMEOUT} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(HARD_TIMEOUT)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+HARD_TIMEOUT = 300
+
+
+def steps_and_notes(workdir: Path, attempt: int, worker: int) -> tuple[list[str], list[str]]:
+    """(the ``step N loss ≈X`` lines, the other event lines) of one worker in one attempt."""
+    lines = multiworker.events(workdir / f"attempt{attempt}-worker{worker}.log")
+    return [line for line in lines if line.startswith("step ")], [
+        line for line in lines if not line.startswith("step ")
+    ]
+
+
+def preempt(group: ProcessGroup, script: Path, workdir: Path) -> list[int | None]:
+    """Attempt 1 with a real SIGTERM to worker 1 after step 7 (epoch 2, step 2); return both exit codes."""
+    procs = preemption.launch(group, script, workdir, attempt=1, sigterm_at="2:2")
+    multiworker.wait_for_file(multiworker.paused_file(workdir, 1), timeout=240, procs=procs)
+    group.kill(procs[1], signal.SIGTERM)
+    return group.wait(120, procs)
+
+
+def test_a_sigterm_to_one_worker_makes_every_worker_save_at_the_next_step(tmp_path, hard_timeout):
+    """The reduced real test (one attempt, ~10 s alone): the notebook and the slow test add the restart."""
+    script = lesson_script(tmp_path)
+    with ProcessGroup() as group:
+        codes = preempt(group, script, tmp_path)
+        assert group.alive() == []
+    assert codes == [42, 42]
+    for worker in (0, 1):
+        steps, notes = steps_and_notes(tmp_path, 1, worker)
+        assert [int(line.split()[1]) for line in steps] == list(range(1, 9)), worker  # steps 1-8, then the save
+        assert notes[0] == "starting at step 1" and notes[-1] == "saved after step 8, exiting with code 42"
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "checkpoint",
+        "ckpt-1.data-00000-of-00001",
+        "ckpt-1.index",
+    ]
+    assert not (tmp_path / "workertemp_1").exists()  # worker 1 saved into it, then deleted it
+
+
+# Slow (3 runs of 2 workers, ~40 s alone): notebook 09 runs the preemption and the restart with the same asserts.
+@pytest.mark.slow
+def test_the_restart_continues_exactly_where_an_uninterrupted_run_would_be(tmp_path, hard_timeout):
+    """Steps 1-8 before the SIGTERM, 9-15 after the restart, and every loss equal to the uninterrupted run's
+    (same machine, same computation): the restored state is the whole state, and no step is redone."""
+    script = lesson_script(tmp_path)
+    preempted, uninterrupted = tmp_path / "preempted", tmp_path / "uninterrupted"
+    preempted.mkdir()
+    uninterrupted.mkdir()
+    with ProcessGroup() as group:
+        assert preempt(group, script, preempted) == [42, 42]
+        assert group.wait(240, preemption.launch(group, script, preempted, attempt=2)) == [0, 0]
+        assert group.wait(240, preemption.launch(group, script, uninterrupted, attempt=1)) == [0, 0]
+        assert group.alive() == []
+    reference, _ = steps_and_notes(uninterrupted, 1, 0)
+    assert [int(line.split()[1]) for line in reference] == list(range(1, 16))
+    for worker in (0, 1):
+        before, _ = steps_and_notes(preempted, 1, worker)
+        after, notes = steps_and_notes(preempted, 2, worker)
+        assert notes == ["starting at step 9", "finished after step 15"]
+        assert before + after == reference  # the same steps, once each, with the same losses
+
+
+def test_the_script_runs_without_helpers(tmp_path):
+    """The demo hooks are an optional import: without helpers, event is print and sigterm_point does nothing."""
+    source = lesson_script(tmp_path).read_text(encoding="utf-8")
+    hooks = source[source.index("try:") : source.index("EPOCHS")]
+    code = f"import sys; sys.modules['helpers'] = None\n{hooks}\nsigterm_point(2, 2)\nprint(event is print)"
+    env = {**os.environ, SIGTERM_AT_ENV: "2:2", PAUSED_FILE_ENV: str(tmp_path / "paused")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout == "True\n" and not (tmp_path / "paused").exists()
