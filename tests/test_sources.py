@@ -62,6 +62,11 @@ def test_notebook_file_is_written_by_nbformat(notebook):
     nbformat.validate(nb)
     assert text == nbformat.writes(nb) + "\n", f"{notebook.name} is not in nbformat's layout: run `make sync`"
     assert nbrun.normalise(nbformat.reads(text, as_version=4)) == nb
+    # Colab's table of contents and the Python 3 kernel; nothing of jupytext's (a notebook made from a lesson source
+    # starts with jupytext's metadata instead: copy these two keys from another notebook)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{notebook.name}: no python3 kernelspec"
+    assert nb.metadata.get("colab", {}).get("name") == notebook.name, f"{notebook.name}: metadata.colab.name"
+    assert "jupytext" not in nb.metadata, f"{notebook.name}: jupytext metadata in the notebook"
 
 
 def test_normalise_matches_the_nbstripout_command_line(tmp_path):

@@ -33,3 +33,4 @@ html_theme_options = {
 html_last_updated_fmt = None
 html_use_index = False  # no index entries are defined: an empty "Index" page would only be noise
 html_context = {"default_mode": "light"}  # the theme's colour mode before a reader picks one
+nb_render_markdown_format = "myst"  # text/markdown outputs (notebook 09 shows its results tables this way)
