@@ -104,6 +104,26 @@ class CompatError(RuntimeError):
     """A stack could not be built or set up; the message says what to do."""
 
 
+# What the Setup cell may install on Colab: the helpers, the one dependency of theirs that Colab lacks
+# (tensorflow-datasets imports importlib_resources when it prepares a dataset but does not declare it), and the
+# tensorflow-metadata repair. Never TensorFlow, Keras, protobuf or numpy.
+SETUP_MAY_INSTALL = frozenset({"distsave-helpers", "importlib-resources", "tensorflow-metadata"})
+NEVER_REPLACED = ("tensorflow", "keras", "tf-keras", "protobuf", "numpy")
+
+
+def check_setup(stack: Stack, info: dict, before: dict[str, str], after: dict[str, str]) -> None:
+    """Fail if the Setup cell installed anything but SETUP_MAY_INSTALL on Colab, or replaced the stack's own
+    TensorFlow, Keras, tf_keras, protobuf or numpy (``before``/``after``: ``versions()`` around the Setup cell)."""
+    if stack.name != "colab":
+        return
+    extra = sorted({_name(p) for p in info["setup_installs"]} - SETUP_MAY_INSTALL)
+    if extra:
+        raise CompatError(f"the Setup cell installs {extra} on Colab; it may install only {sorted(SETUP_MAY_INSTALL)}")
+    changed = [f"{n} {before.get(n)} -> {after.get(n)}" for n in NEVER_REPLACED if before.get(n) != after.get(n)]
+    if changed:
+        raise CompatError(f"the Setup cell replaced Colab's own packages: {', '.join(changed)}")
+
+
 def _stack(name: str) -> Stack:
     try:
         return STACKS[name]
@@ -324,11 +344,13 @@ def installed_by(report: Path) -> list[str]:
 
 
 def setup(stack: Stack) -> dict:
-    """Build, reset, dry-run then run the Setup cell; return what it installed and whether tfds imports."""
+    """Build, reset, dry-run then run the Setup cell; return what it installed and whether tfds imports.
+    On Colab, fail (``check_setup``) if it installed more than the helpers and their repair."""
     py = build(stack)
     reset(stack)
     home = stack_dir(stack)
     tfds_before = tfds_works(py)
+    before = versions(py)
     report = home / "setup-dry-run.json"
     run_setup_cell(stack, dry_run_report=report)
     would_install = installed_by(report)
@@ -336,7 +358,9 @@ def setup(stack: Stack) -> dict:
     tfds_after = tfds_works(py)
     if tfds_after is not True:
         raise CompatError(f"after the Setup cell, tensorflow_datasets is still broken on {stack.name}:\n{tfds_after}")
-    return {"setup_installs": would_install, "tfds_before_setup": tfds_before}
+    info = {"setup_installs": would_install, "tfds_before_setup": tfds_before}
+    check_setup(stack, info, before, versions(py))
+    return info
 
 
 TFDS_WORKS = "import tensorflow_datasets as tfds; tfds.load, tfds.builder"

@@ -11,17 +11,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import compat  # noqa: E402
 
-# What the Setup cell may install on Colab: the helpers, the one dependency of theirs that Colab lacks
-# (tensorflow-datasets imports importlib_resources when it prepares a dataset but does not declare it), and the
-# tensorflow-metadata repair. Never TensorFlow, Keras, protobuf or numpy.
-SETUP_MAY_INSTALL = {"distsave-helpers", "importlib-resources", "tensorflow-metadata"}
+SETUP_MAY_INSTALL = compat.SETUP_MAY_INSTALL
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def _name(pinned: str) -> str:
     return pinned.split("==")[0].lower().replace("_", "-")
 
 
-def test_setup_cell_repairs_colab_and_installs_only_the_helpers():
+@pytest.mark.slow  # builds Colab's venv (about 2 min); CI's `make compat STACK=colab` runs the same setup() and fails
+def test_setup_cell_repairs_colab_and_installs_only_the_helpers():  # through check_setup on the same conditions
     """On the exact Colab pins (compat/colab), Python 3.13 where the machine has it: the broken protobuf /
     tensorflow-metadata pair is found and repaired, nothing else but the helpers is installed, tfds works."""
     stack = compat.STACKS["colab"]
@@ -39,6 +38,46 @@ def test_setup_cell_repairs_colab_and_installs_only_the_helpers():
     now = compat.versions(compat.venv_python(stack))
     for package in ("tensorflow", "keras", "tf_keras", "protobuf", "numpy"):
         assert now[package.replace("_", "-")] == pins[package], (package, now)
+
+
+_COLAB = {"tensorflow": "2.20.0", "keras": "3.13.2", "tf-keras": "2.20.1", "protobuf": "5.29.6", "numpy": "2.1.3"}
+
+
+def test_check_setup_accepts_the_helpers_and_the_repair():
+    info = {"setup_installs": ["distsave-helpers==0.1.0", "importlib_resources==7.1.0", "tensorflow-metadata==1.17.3"]}
+    compat.check_setup(compat.STACKS["colab"], info, _COLAB, dict(_COLAB))  # no error
+
+
+@pytest.mark.parametrize(
+    ("installs", "after", "message"),
+    [
+        (
+            ["distsave-helpers==0.1.0", "tensorflow==2.21.0"],
+            {**_COLAB, "tensorflow": "2.21.0"},
+            r"installs \['tensorflow'\]",
+        ),
+        (
+            ["distsave-helpers==0.1.0"],
+            {**_COLAB, "numpy": "2.3.0"},
+            "replaced Colab's own packages: numpy 2.1.3 -> 2.3.0",
+        ),
+    ],
+)
+def test_check_setup_refuses_a_setup_cell_that_touches_colabs_stack(installs, after, message):
+    with pytest.raises(compat.CompatError, match=message):
+        compat.check_setup(compat.STACKS["colab"], {"setup_installs": installs}, _COLAB, after)
+
+
+@pytest.mark.parametrize("stack", sorted(compat.STACKS))
+def test_every_compatibility_row_covers_every_notebook(stack):
+    """docs/compatibility.md and the README's table are generated from docs/compat/<stack>.json: a row that was run
+    on fewer notebooks than notebooks/ holds (say, before a notebook was added) must be re-run, not published."""
+    result = json.loads((ROOT / "docs" / "compat" / f"{stack}.json").read_text(encoding="utf-8"))
+    covered = sorted(r["notebook"] for r in result["notebooks"])
+    assert covered == NOTEBOOKS, (
+        f"docs/compat/{stack}.json covers {len(covered)} of {len(NOTEBOOKS)} notebooks "
+        f"(missing: {sorted(set(NOTEBOOKS) - set(covered))}); run `make compat STACK={stack}`"
+    )
 
 
 def test_unknown_stack_is_refused_with_the_choices():
