@@ -217,8 +217,8 @@ print("per-worker batch:", mnist_setup.PER_WORKER_BATCH, "| training images:", m
 # %% [markdown]
 # ## Keras 3 `model.fit` under `MultiWorkerMirroredStrategy`: the current state
 #
-# The simplest script builds the model under the strategy's scope and calls `fit`. Today this fails on both workers
-# inside Keras 3's train step ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585), open). The
+# The simplest script builds the model under the strategy's scope and calls `fit`. Today `fit` raises a `ValueError`
+# on both workers ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585), open). The
 # script catches the error, prints its type and first words, and exits with code 3; when Keras fixes the bug, this
 # output changes to `fit succeeded`.
 
@@ -613,15 +613,19 @@ chief_wrote_keras = (chief_only / "model.keras").is_file()
 print("the chief wrote model.keras:", chief_wrote_keras)
 
 # %% [markdown]
-# The chief wrote `model.keras` on its own: this Keras 3 save did not need worker 1. The `tf_keras` SavedModel did not
-# get written: the chief is stuck inside that save, waiting for a worker that never joins it. The multi-worker tutorial's rule covers both cases: every worker calls save, the chief to the real path, the others
-# to temporary folders they delete, as both routes above do.
+# The chief wrote `model.keras` on its own: this Keras 3 save did not need worker 1. The `tf_keras` SavedModel save
+# did not return within 10 s: the chief never logged `saved model`, no `saved_model.pb` appeared, and both workers were
+# still running when the notebook stopped them. A time limit cannot tell a slow save from one that never ends; the
+# [multi-worker tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras#model_saving_and_loading)
+# gives the reason to expect the second: a save may aggregate variables across the workers, and that all-reduce needs
+# every worker to take part, while worker 1 never called save. Its rule covers both cases: every worker calls save, the
+# chief to the real path, the others to temporary folders they delete, as both routes above do.
 
 # %% [markdown]
 # ## Keras 3's `BackupAndRestore` and multiple workers
 #
 # Route B relies on tf_keras's `BackupAndRestore` knowing about the cluster. Keras 3's version has no such logic; its source
-# never mentions a chief, a worker or a strategy:
+# never contains the words `chief`, `worker` or `distribute`:
 
 # %%
 import inspect
@@ -634,8 +638,8 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
     )
 
 # %% [markdown]
-# So with Keras 3, every worker would treat a shared `backup_dir` as its own and write the same files into it, and nothing
-# decides which copy is the truth. (We cannot run that here, since Keras 3 `fit` itself fails multi-worker, see above.)
+# So nothing in Keras 3's callback tells the workers apart: given one shared `backup_dir`, every worker would write the
+# same files into it. (We cannot run that here, since Keras 3 `fit` itself fails multi-worker, see above.)
 # Until Keras 3 `fit` works multi-worker, back up the way route A does: `tf.train.CheckpointManager`, chief to the shared dir,
 # the others to temporary dirs, everyone restoring from `tf.train.latest_checkpoint(shared_dir)`.
 
@@ -737,7 +741,8 @@ print("✓ the restart resumed at epoch 2 with the step counter continuing at 6,
 print("✓ worker 1 saved into workertemp_1 and removed it; the shared folder holds only the chief's files")
 print("✓ the chief's saved models load with no strategy and under MirroredStrategy: identical weights, and the chief's")
 print("  predictions up to float32 rounding; both test accuracies > 0.5 after 15 steps")
-print("✓ the chief alone can write Keras 3's model.keras, but a chief-only tf_keras SavedModel save blocks")
+print("✓ the chief alone can write Keras 3's model.keras; a chief-only tf_keras SavedModel save")
+print("  had not returned after 10 s")
 print("✓ Keras 3's BackupAndRestore has no multi-worker logic; the working folder was removed:", not tmp.exists())
 
 
