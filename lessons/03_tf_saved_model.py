@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 03 · The TensorFlow SavedModel: `tf.saved_model`, `model.export`, and fine-tuning a loaded model
 #
-# Save a Keras model as a framework-independent SavedModel, run it on one device and on 2 replicas, and train it again inside a bigger model under `MirroredStrategy`.
+# Save a Keras model as a TensorFlow SavedModel, load it without Keras, run it on one device and on 2 replicas, and train it again inside a bigger model under `MirroredStrategy`.
 #
 # **This notebook answers:** How do I save a model as a TensorFlow SavedModel, call it without Keras, and fine-tune it inside another model under a strategy?
 #
@@ -13,10 +13,10 @@
 #
 # **What you'll learn**
 #
-# - `tf.saved_model.save` / `tf.saved_model.load`: what comes back, and its `serving_default` signature, a ConcreteFunction (how to call it)
+# - `tf.saved_model.save` / `tf.saved_model.load`: what comes back (a `_UserObject`), and its `serving_default` signature, a ConcreteFunction (how to call it)
 # - distributed inference with `strategy.run` over `experimental_distribute_dataset`, checked against one device
 # - Keras 3's `model.export` and `keras.export.ExportArchive` (a custom signature) vs `tf.saved_model.save`
-# - fine-tuning a loaded SavedModel under `MirroredStrategy`: Keras 3's `TFSMLayer` and the seed's `hub.KerasLayer` with `tf_keras`, and where each one fails
+# - fine-tuning a loaded SavedModel under `MirroredStrategy`: Keras 3's `TFSMLayer` and the seed's `hub.KerasLayer` with `tf_keras`, and exactly when each one works
 #
 # **Expected run time:** about 80 s on a 2-core CPU, no GPU needed.
 
@@ -69,7 +69,7 @@ replica_devices = devices.use_cpu_replicas(2).devices
 print("replicas:", len(replica_devices))
 
 # %% [markdown]
-# Keras 3 (`import keras`, the same module as `tf.keras` here) is the main path. The seed tutorial's Keras 2 way,
+# Keras 3 (`import keras`; `tf.keras` gives the same classes here, the cell checks it) is the main path. The seed tutorial's Keras 2 way,
 # used in the last section, goes through an explicit `import tf_keras`; both live in one process.
 
 # %%
@@ -88,6 +88,7 @@ from helpers import data, mnist_prep, models, roundtrip
 tf.get_logger().setLevel("ERROR")
 versions = f"TensorFlow {tf.__version__} | Keras {keras.__version__} | tf_keras {tf_keras.__version__}"
 print(versions, "| tensorflow_hub", hub.__version__)
+print("tf.keras is Keras 3:", tf.keras.Model is keras.Model)
 print("MNIST source:", mnist_prep.prepare(log=None))
 
 # %%
@@ -120,9 +121,9 @@ print("base accuracy:", roundtrip.approx(base_accuracy))
 # %% [markdown]
 # ## `tf.saved_model.save` and `tf.saved_model.load`
 #
-# `tf.saved_model.save` writes TensorFlow's own format: a graph (`saved_model.pb`) plus the variables. Nothing
-# Keras-specific is needed to load it back. The [SavedModel guide](https://www.tensorflow.org/guide/saved_model)
-# describes the format.
+# `tf.saved_model.save` writes TensorFlow's own format: a graph (`saved_model.pb`) plus the variables
+# (`variables/`). `tf.saved_model.load` reads it back with TensorFlow alone, no Keras call. The
+# [SavedModel guide](https://www.tensorflow.org/guide/saved_model) describes the format.
 
 # %%
 saved_path = tmp / "tf_saved"
@@ -137,6 +138,11 @@ print("signatures:", list(loaded.signatures.keys()))
 print("callable (has __call__):", callable(loaded))
 
 # %% [markdown]
+# What comes back is not a Keras model. `_UserObject` is the generic object `tf.saved_model.load` builds for a saved
+# Python object whose class it does not restore: it carries what was saved (variables, signatures, traced functions)
+# and none of the Keras model's methods. A Keras 3 model saved this way has no traced `__call__`, so the object is
+# not callable (the last line); it is called through its signature.
+#
 # ### The `serving_default` signature is a ConcreteFunction
 #
 # A SavedModel stores the ConcreteFunctions traced from `tf.function`s (the
@@ -161,9 +167,9 @@ print("keyword inputs:   ", describe(kwargs))
 print("outputs:          ", describe(infer.structured_outputs))
 
 # %% [markdown]
-# The input is declared as a keyword argument. A call that passes the batch **positionally** works too: when the
-# keyword form does not match, a ConcreteFunction takes positional tensors in the order of its inputs (this signature
-# has one). Both calls run the same graph on the same batch, so their logits are identical.
+# The input is declared as a keyword argument, `inputs`. A call that passes the batch **positionally** works too: the
+# signature takes positional tensors in the order of its inputs (it has one; exercise 2 passes two). Both calls run
+# the same graph on the same batch, so their logits are identical.
 
 # %%
 images, labels = next(iter(eval_dataset))
@@ -187,7 +193,8 @@ print("signature vs the Keras model:", signature_vs_keras)
 # %% [markdown]
 # ### Distributed inference with `strategy.run`
 #
-# Loaded **inside** `strategy.scope()`, the SavedModel's variables become mirrored variables, one copy per replica.
+# Loaded **inside** `strategy.scope()`, the SavedModel's variables become mirrored variables, one copy per replica
+# (the first line below).
 # `experimental_distribute_dataset` splits each global batch of 128 into 2 × 64; `strategy.run` calls the signature on
 # each replica, and `strategy.gather` concatenates the per-replica results in order.
 
@@ -195,7 +202,8 @@ print("signature vs the Keras model:", signature_vs_keras)
 with strategy.scope():
     loaded_in_scope = tf.saved_model.load(str(saved_path))
 infer_in_scope = loaded_in_scope.signatures["serving_default"]
-print("variable type in scope:", type(infer_in_scope.variables[0]).__name__)
+in_scope_variable = infer_in_scope.variables[0]
+print("variable type in scope:", type(in_scope_variable).__name__, "with", len(in_scope_variable.values), "copies")
 
 
 @tf.function
@@ -231,13 +239,16 @@ serve_vs_keras = roundtrip.assert_close(keras_logits, exported.serve(images), wh
 print("serve vs the Keras model:", serve_vs_keras)
 
 # %% [markdown]
-# `exported.serve` is not a signature: it is the restored `tf.function` itself, which takes the batch positionally (as
-# above) and returns the logits, not a dict. Its parameter is not named like the signature's input, so the
-# signature-style keyword call fails:
+# `exported.serve` is not a signature: it is a `RestoredFunction`, the class `tf.saved_model.load` gives a saved
+# `tf.function` (it *is* a `tf.function`, the first line checks it). It takes the batch positionally (as above) and
+# returns the logits, not a dict. Its parameter is not named like the signature's input, so the signature-style keyword
+# call fails:
 
 # %%
-print("exported.serve is a", type(exported.serve).__name__)
+serve_is_tf_function = isinstance(exported.serve, tf.types.experimental.PolymorphicFunction)
+print("exported.serve is a", type(exported.serve).__name__, "| a tf.function:", serve_is_tf_function)
 (serve_input_name,) = exported.signatures["serving_default"].structured_input_signature[1]
+print("the signature's input:", repr(serve_input_name))
 try:
     exported.serve(**{serve_input_name: images})
 except TypeError as err:
@@ -273,8 +284,9 @@ sums = result["probabilities"].numpy().sum(axis=1)
 print("probabilities sum to 1:", roundtrip.assert_close(np.ones_like(sums), sums, what="probability sums"))
 
 # %% [markdown]
-# None of the three loaded objects is callable: a Keras 3 model saved with `tf.saved_model.save` keeps only its
-# signature, so `loaded(x)` fails and the SavedModel must be called through `signatures[...]` or a named endpoint.
+# None of the three loaded objects is callable: whichever of the three writers saved the Keras 3 model, no
+# `__call__` was saved, so `loaded(x)` fails and the SavedModel must be called through `signatures[...]` or a named
+# endpoint (`serve`, `classify`).
 
 # %%
 routes = {"tf.saved_model.save": loaded, "model.export": exported, "ExportArchive": custom}
@@ -350,18 +362,29 @@ else:
 #
 # ## Fine-tuning a loaded SavedModel, the seed's way: `hub.KerasLayer` and `tf_keras`
 #
-# The seed tutorial wraps the loaded object in `hub.KerasLayer`. Given an object, `hub.KerasLayer` calls it, so it needs
-# a callable SavedModel, which a Keras 3 model saved with `tf.saved_model.save` is not. Given a non-callable object,
-# `hub.KerasLayer` treats it as a model *handle* (which must be a string) and refuses it:
+# The seed tutorial fine-tunes with `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)`. Given an object,
+# `hub.KerasLayer` calls it, so it needs a callable SavedModel, which no Keras 3 SavedModel is (the `callable:` line
+# at the end of the `model.export` section).
+# Given a non-callable object, `hub.KerasLayer` treats it as a model *handle* (which must be a string, a path or URL)
+# and refuses it. So the seed's call fails for a Keras 3 SavedModel, whether written by `tf.saved_model.save` or by
+# `model.export`, loaded outside or inside the strategy scope:
 
 # %%
-try:
-    hub.KerasLayer(loaded, trainable=True)
-except ValueError as err:
-    hub_error = f"{type(err).__name__}: {err}"
-    print(hub_error.split(" object at ")[0], "object at 0x…>")  # the address changes on every run
-else:
-    raise AssertionError("expected hub.KerasLayer to refuse a Keras 3 SavedModel")
+hub_errors = {}
+for route, keras3_savedmodel in [
+    ("tf.saved_model.save, loaded outside the scope", loaded),
+    ("tf.saved_model.save, loaded inside the scope ", loaded_in_scope),
+    ("model.export, loaded outside the scope       ", exported),
+]:
+    try:
+        hub.KerasLayer(keras3_savedmodel, trainable=True)
+    except ValueError as err:
+        hub_errors[route] = f"{type(err).__name__}: {err}"
+    else:
+        raise AssertionError(f"expected hub.KerasLayer to refuse a Keras 3 SavedModel ({route})")
+    print(f"{route}: {hub_errors[route].split(', got ')[0]}")  # the rest names the object and its address
+hub_error = hub_errors["tf.saved_model.save, loaded outside the scope"]
+print(hub_error.split(" object at ")[0], "object at 0x…>")  # in full, without the address that changes every run
 
 # %% [markdown]
 # <a id="hub-keraslayer-keras-3-savedmodel"></a>
@@ -370,8 +393,9 @@ else:
 # Give `hub.KerasLayer` the SavedModel's **path** and name a signature (`signature="serving_default"`, and
 # `output_key="output_0"` to pick the logits out of the dict): it then calls the signature, and the `tf_keras` model
 # around it predicts what the Keras model predicts, up to float32 rounding. With `trainable=True` added, building the
-# model raises a `ValueError`: `hub.KerasLayer` does not train through a signature. So a Keras 3 SavedModel can run in
-# `hub.KerasLayer`, but to fine-tune one, use `TFSMLayer` (above).
+# model (its first call of the layer) raises a `ValueError`: `hub.KerasLayer` does not train through a signature.
+# Passing the loaded object instead, as the seed does, is the `Expected a string` error above. So a Keras 3 SavedModel
+# can run in `hub.KerasLayer`, but to fine-tune one, use `TFSMLayer` (above).
 
 
 # %%
@@ -395,8 +419,9 @@ else:
 # %% [markdown]
 # ### Fine-tuning a `tf_keras` SavedModel with `hub.KerasLayer`
 #
-# A `tf_keras` (Keras 2) model saved with `tf.saved_model.save` *is* callable. We build the same CNN with
-# `tf_keras` (`models.get_model(strategy, keras=tf_keras)`), train it for 30 steps and save it.
+# A `tf_keras` (Keras 2) model saved with `tf.saved_model.save` *is* callable: Keras 2 saves its `__call__` as a traced
+# function, restored like `serve` above. We build the same CNN with `tf_keras` (`models.get_model(strategy,
+# keras=tf_keras)`), train it for 30 steps and save it.
 
 # %%
 tf_keras.utils.set_random_seed(0)
@@ -409,14 +434,14 @@ assert k2_base_accuracy > 0.7
 k2_path = tmp / "tf_keras_saved"
 tf.saved_model.save(k2_model, str(k2_path))
 print("base accuracy:", roundtrip.approx(k2_base_accuracy))
-print("callable after loading:", callable(tf.saved_model.load(str(k2_path))))
+k2_reloaded = tf.saved_model.load(str(k2_path))
+print("callable after loading:", callable(k2_reloaded), "| its __call__ is a", type(k2_reloaded.__call__).__name__)
 
 
 # %% [markdown]
 # Load the SavedModel **inside** the strategy scope (so its variables are mirrored), wrap it in `hub.KerasLayer`,
 # and fine-tune it inside a `tf_keras` model whose head is a `tf_keras` `Dense` layer, again initialised to the
-# identity. `tf_keras`'s `verbose=2` epoch lines carry timings in another format, so we train silently and print the
-# loss of each epoch.
+# identity. We train with `verbose=0` and print the loss of each epoch.
 
 
 # %%
@@ -455,12 +480,20 @@ assert hub_acc_after > hub_acc_before + 0.01 and hub_acc_after > 0.8  # fine-tun
 print(f"accuracy: {roundtrip.approx(hub_acc_before)} before -> {roundtrip.approx(hub_acc_after)} after fine-tuning")
 
 # %% [markdown]
-# Loaded **outside** the scope, the same SavedModel's variables are single-device variables, not `MirroredVariable`s,
-# and building the model in the scope fails:
+# Loaded **outside** the scope, the same SavedModel's variables are single-device variables, not `MirroredVariable`s:
+# `UninitializedVariable` is the plain `tf.Variable` class `tf.saved_model.load` creates them as (it then assigns the
+# saved values). Building the model in the scope fails:
 
 # %%
 loaded_outside = tf.saved_model.load(str(k2_path))
-print("variable type outside the scope:", type(loaded_outside.trainable_variables[0]).__name__)
+outside_variable = loaded_outside.trainable_variables[0]
+outside_is_variable = isinstance(outside_variable, tf.Variable)
+print("variable type outside the scope:", type(outside_variable).__name__, "| a tf.Variable:", outside_is_variable)
+saved_by_shape = {tuple(w.shape): w.numpy() for w in k2_model.trainable_weights}  # the 6 shapes differ
+outside_values_restored = all(
+    np.array_equal(v.numpy(), saved_by_shape[tuple(v.shape)]) for v in loaded_outside.trainable_variables
+)
+print("it holds the saved values:", outside_values_restored)
 try:
     hub_model_on(loaded_outside)
 except ValueError as err:
@@ -469,6 +502,21 @@ except ValueError as err:
     print(f"{type(err).__name__}: Variable (...) {gist.group()} ...")
 else:
     raise AssertionError("expected a SavedModel loaded outside the scope to fail")
+
+# %% [markdown]
+# <a id="fine-tuning-when-each-works"></a>
+# ### Fine-tuning a loaded SavedModel: when each way works
+#
+# | SavedModel written by | wrapped with | result under `MirroredStrategy` |
+# |---|---|---|
+# | Keras 3: `model.export(dir)` | `keras.layers.TFSMLayer(dir, call_endpoint="serving_default", trainable=True)`, model built inside `strategy.scope()` | trains (with no strategy: `ValueError: ... is not a valid scope name`) |
+# | Keras 3: `model.export` or `tf.saved_model.save` | `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)`, loaded inside or outside the scope | `ValueError: Expected a string, got <..._UserObject ...>`: the loaded object is not callable |
+# | Keras 3: `tf.saved_model.save` | `hub.KerasLayer(dir, signature="serving_default", output_key="output_0")` | inference only; with `trainable=True`: `ValueError: Setting hub.KerasLayer.trainable = True is unsupported when calling a SavedModel signature.` |
+# | `tf_keras`: `tf.saved_model.save(tf_keras_model, dir)` | `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)` in a `tf_keras` model, loaded **inside** `strategy.scope()` | trains |
+# | `tf_keras`: `tf.saved_model.save(tf_keras_model, dir)` | the same, loaded **outside** the scope | `ValueError: Variable ... was not created in the distribution strategy scope` |
+#
+# So the seed's `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)` fine-tunes only a `tf_keras` SavedModel, loaded
+# inside the scope you train under; a Keras 3 SavedModel is fine-tuned with `TFSMLayer`.
 
 # %% [markdown]
 # ## Exercises
@@ -536,6 +584,9 @@ assert hub_trainable_error is not None
 assert hub_changed == len(hub_before) > 0 and hub_acc_after > hub_acc_before + 0.01 and hub_acc_after > 0.8
 assert hub_losses[1] < hub_losses[0]
 assert "was not created in the distribution strategy scope" in outside_error
+assert outside_is_variable and outside_values_restored
+assert len(hub_errors) == 3 and all(e.startswith("ValueError: Expected a string, got") for e in hub_errors.values())
+assert len(in_scope_variable.values) == 2 and serve_is_tf_function and callable(k2_reloaded)
 print("✓ tf.saved_model.save → load: only `serving_default` (output `output_0`), not callable;")
 print("  its logits equal the Keras model's up to float32 rounding")
 print("✓ the signature is a ConcreteFunction: called with the batch by keyword or positionally, identical logits")
@@ -548,8 +599,8 @@ print(
     f"✓ TFSMLayer fine-tunes under MirroredStrategy (accuracy {roundtrip.approx(tfsm_before)} → "
     f"{roundtrip.approx(tfsm_after)}), fails without a strategy"
 )
-print("✓ hub.KerasLayer: refuses a loaded Keras 3 SavedModel; with its path and signature= it runs inference,")
-print("  but not with trainable=True")
+print("✓ hub.KerasLayer: refuses a loaded Keras 3 SavedModel (either writer, loaded in or outside the scope);")
+print("  with its path and signature= it runs inference, but not with trainable=True")
 print(
     f"✓ hub.KerasLayer fine-tunes a tf_keras SavedModel (accuracy {roundtrip.approx(hub_acc_before)} → "
     f"{roundtrip.approx(hub_acc_after)})"

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 05 · Saving from a remote worker: `experimental_io_device`
 #
-# A model whose variables live on another TensorFlow host cannot save to (or load from) a local path the usual way. We start a real remote worker on this machine and fix it with `experimental_io_device='/job:localhost'`.
+# A model whose variables live on another TensorFlow host cannot save to (or load from) a path that only your own process can reach, the usual way. We start a real remote worker on this machine, watch the save fail on the worker, and fix it with `experimental_io_device='/job:localhost'`; a path the worker reaches too needs no fix.
 #
 # **This notebook answers:** How do I save and load when the model's variables live on a remote TensorFlow worker?
 #
@@ -14,11 +14,12 @@
 # **What you'll learn**
 #
 # - how to run a `tf.distribute.Server` in a second process, connect to it, and place a model's variables on it
-# - why saving to a local path fails **on the worker**, and the error you get
+# - why saving to a path the worker cannot reach fails **on the worker**, and the error you get
 # - `SaveOptions` / `LoadOptions(experimental_io_device='/job:localhost')`: files written and read by the notebook's process
+# - why a path that both processes reach needs no I/O device, and what that means for `gs://` and shared file systems
 # - which Keras 3 APIs accept those options (`tf.saved_model.save`, `ExportArchive`) and which refuse or ignore them
 # - the seed's Keras 2 way: `tf_keras` `model.save(dir, options=...)` and `load_model(dir, options=...)`
-# - how this maps to Cloud TPU
+# - how this maps to a Cloud TPU Node
 #
 # **Expected run time:** about 30 s on a 2-core CPU, no GPU needed.
 
@@ -86,11 +87,11 @@ print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 print("MNIST source:", mnist_prep.prepare(log=None))
 
 # %% [markdown]
-# ## A remote worker with its own filesystem view
+# ## A remote worker with its own working directory
 #
-# With a Cloud TPU Node the accelerators hang off *other hosts*: TensorFlow addresses them as `/job:worker/...`, while the
-# Python process you type into is `/job:localhost`. We reproduce that shape on one machine with a second Python
-# process that runs a TensorFlow server. This is its whole program, the same `tf.distribute.Server(...)` call the
+# With a Cloud TPU Node the accelerators hang off *other hosts*, which TensorFlow addresses as a job (its
+# `TPUClusterResolver` calls it `worker` by default), while the Python process you type into is `/job:localhost`. We
+# reproduce that shape on one machine with a second Python process that runs a TensorFlow server. This is its whole program, the same `tf.distribute.Server(...)` call the
 # [parameter server training tutorial](https://www.tensorflow.org/tutorials/distribute/parameter_server_training) uses
 # to start its workers: serve the job `worker` (one task) at an address, then wait for work.
 
@@ -111,7 +112,8 @@ server.join()  # serve until the process is stopped
 # `tf_server.start` takes care of the process: it saves the program as `worker.py`, runs
 # `python worker.py 127.0.0.1:<a free port>` **with its own working directory** (a fresh temp dir), and waits until the
 # port accepts connections. Both processes share one disk here, but a *relative* path means a different folder to each
-# of them, just as a local path on your VM means nothing to a TPU host.
+# of them: the next cell checks that their working directories differ. A TPU host goes further: it has a disk of its
+# own and sees none of your VM's paths.
 
 # %%
 worker = tf_server.start(WORKER_PROGRAM)  # stopped by worker.stop() in the last section
@@ -140,8 +142,9 @@ print("both empty:", tree(tmp) == tree(worker.workdir) == [])
 # ### Connect and place the model on the worker
 #
 # This process describes the same cluster (one job `worker`, at the worker's address), and
-# `experimental_connect_to_cluster` makes the worker's devices available to it. It changes TensorFlow's context for the
-# rest of the kernel, which is why this notebook connects once and keeps the remote part to the end.
+# `experimental_connect_to_cluster` makes the worker's devices available to it (the device list below). It changes
+# TensorFlow's context for the rest of the kernel, and its docstring warns that connecting again invalidates the
+# tensors already on the remote devices, so this notebook connects once and keeps the remote part to the end.
 # A `OneDeviceStrategy` on the worker's CPU puts every variable created in its scope there.
 
 # %%
@@ -159,10 +162,13 @@ kernel = model.layers[0].kernel
 print(type(kernel.value).__name__, "on", kernel.value.device)
 
 # %% [markdown]
-# A few training steps (20 batches of 64) so the model and its optimizer hold real state; the computation runs on the worker.
+# A few training steps (20 batches of 64) so the model and its optimizer hold real state. The optimizer's variables
+# live on the worker too, and so does every computation the strategy runs (the first two lines below).
 
 # %%
 train_dataset, eval_dataset = data.get_data(strategy, repeat=True)
+print("optimizer step counter on", model.optimizer.iterations.value.device)
+print("a computation under the strategy runs on", strategy.run(lambda t: t * 2.0, args=(tf.constant(1.0),)).device)
 history = model.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=0)
 x, y = next(iter(eval_dataset))  # 64 test digits
 reference = model.predict(x, verbose=0)
@@ -173,10 +179,10 @@ assert loss < np.log(10) and accuracy > 0.5  # it learned: a uniform guess has l
 
 
 # %% [markdown]
-# ## Saving to a local path fails on the worker
+# ## Saving to a path the worker cannot reach fails on the worker
 #
 # `tf.saved_model.save` creates the folder from this process, then asks each device that holds variables to write its
-# part of the checkpoint (op `SaveV2`). The worker runs `SaveV2` against a path relative to *its* working directory, where
+# part of the variables checkpoint (op `SaveV2`, on the device's host). The worker runs `SaveV2` against a path relative to *its* working directory, where
 # `no_io_device/variables/` does not exist. The full message is long (tracebacks, gRPC details);
 # `tf_server.describe_error` picks out the missing path, the op that failed and the job that raised it:
 
@@ -191,20 +197,26 @@ print(save_failure)
 print("raised by op", save_failure.op, "on", save_failure.job)
 
 # %% [markdown]
-# What did land? Checkpoints are written in shards, one per device with something to save. The shard written from this
-# process (it holds the checkpoint's object graph) is here, unfinished; the worker's shard, with the model's variables, is
-# missing, and the worker's own directory stayed empty:
+# What did land? The checkpoint is written in shards, here two (`-of-00002`), into a temporary folder, `variables_temp/`,
+# that is merged into `variables/variables.*` once every shard is written (compare the listing of the complete save in
+# the next section). The shard written from this process is here, unfinished; it holds only the
+# checkpoint's object graph (`_CHECKPOINTABLE_OBJECT_GRAPH`, the last line). The worker's shard, with the model's
+# variables, is missing, and the worker's own directory stayed empty:
 
 # %%
 print("notebook's dir:", *tree(tmp), sep="\n  ")
 print("worker's dir:", tree(worker.workdir))
+local_shard = tmp / "no_io_device/variables/variables_temp/part-00001-of-00002"
+local_shard_keys = [name for name, _ in tf.train.list_variables(str(local_shard))]
+print("what this process's shard holds:", local_shard_keys)
 
 # %% [markdown]
 # ## `experimental_io_device='/job:localhost'`
 #
 # `SaveOptions(experimental_io_device=...)` names the device that accesses the filesystem *for all variables*
 # (by default, the docstring says, "for each variable the filesystem is accessed from the CPU:0 device of the host where that
-# variable is assigned"). With `/job:localhost` the variable values travel to this process, which writes them:
+# variable is assigned"). With `/job:localhost` the variable values travel to this process, which writes every shard
+# into its own working directory (the relative path resolves here):
 
 # %%
 local_io = tf.saved_model.SaveOptions(experimental_io_device="/job:localhost")
@@ -213,7 +225,8 @@ print(*tree(tmp / "saved_model"), sep="\n")
 
 # %% [markdown]
 # Loading is the mirror image. Inside the worker's strategy scope, a load without options asks the worker to read
-# `saved_model/variables/...` from its own directory, and TensorFlow's error already suggests the fix:
+# `saved_model/variables/...` relative to its own directory, where nothing is; TensorFlow's error already suggests the
+# fix:
 
 # %%
 try:
@@ -228,7 +241,7 @@ print("hint:", load_failure.hint)
 
 # %% [markdown]
 # With `LoadOptions(experimental_io_device='/job:localhost')` this process reads the files and the values go to the
-# worker's variables. We read the restored values back and compare them bit for bit with the model's weights, then
+# worker's variables (the first line below). We read the restored values back and compare them bit for bit with the model's weights, then
 # call the loaded `serving_default` signature (a ConcreteFunction) on the same 64 digits.
 #
 # The weights come back identical; the predictions are compared **up to float32 rounding**
@@ -256,9 +269,40 @@ saved_model_closeness = roundtrip.assert_close(reference, serve(x), what="predic
 print("predictions vs the model's:", saved_model_closeness)
 
 # %% [markdown]
-# ## Keras 3: options only through `tf.saved_model`
+# <a id="a-path-both-processes-reach"></a>
+# ## A path both processes reach needs no I/O device
 #
-# Keras 3 (`keras`, which is `tf.keras` here) has no `options` argument in `model.save` or `keras.models.load_model`:
+# The worker failed because *it* could not reach the path it was given, not because it is remote. Give the same save,
+# with **no options**, an **absolute** path inside the notebook's folder: both processes share this machine's disk, so the
+# path names the same folder for both. The worker writes its shard there itself, and a load inside the scope, also
+# without options, lets the worker read it back:
+
+# %%
+shared_path = tmp / "shared_path"  # absolute: the same folder for this process and the worker
+tf.saved_model.save(model, str(shared_path))  # no options: each host writes its own shard, as in the failed save
+shared_files = tree(shared_path)
+print(*shared_files, sep="\n")
+with strategy.scope():
+    shared_loaded = tf.saved_model.load(str(shared_path))  # no options: the worker reads its variables itself
+shared_variables = shared_loaded.signatures["serving_default"].variables
+print(len(shared_variables), "variables restored on", shared_variables[0].device)
+shared_values_match = restored_values_match(shared_variables, model)
+print("restored values equal the model's weights:", shared_values_match)
+
+# %% [markdown]
+# What counts is the path as the worker sees it. That is what follows for a real cluster, where each host has its own
+# disk:
+#
+# - a path on your VM's own disk (`/tmp/model`, a relative path) exists only there, so save and load with
+#   `experimental_io_device='/job:localhost'`, as above;
+# - a path that every host reaches under the same name needs no I/O device, like the absolute path here: a
+#   Cloud Storage path (`gs://bucket/...`, readable and writable from every host, with TensorFlow's GCS file system
+#   installed there) or a network file system mounted at the same path on every host. No cell here can reach a bucket;
+#   the rule is the one this cell shows.
+#
+# ## Keras 3: options only through `tf.saved_model` and `ExportArchive`
+#
+# Keras 3's `model.save` and `keras.models.load_model` take no `options` argument:
 
 # %%
 keras_refusals = {}
@@ -275,8 +319,8 @@ for name, call in [
         raise AssertionError(f"{name} accepted options")
 
 # %% [markdown]
-# `model.export(...)` does take `**kwargs`, but it does not hand `options` to the writer: the export fails on the worker
-# exactly like the plain save did.
+# `model.export(...)` accepts an `options` argument without complaint, but does not hand it to the writer: the export
+# fails on the worker exactly like the plain save did.
 
 # %%
 try:
@@ -289,7 +333,7 @@ print(export_failure)
 print("raised by op", export_failure.op, "on", export_failure.job)
 
 # %% [markdown]
-# The export machinery underneath, `keras.export.ExportArchive`, does accept them in `write_out`. We write to a fresh
+# The lower-level export API, `keras.export.ExportArchive`, does accept them in `write_out`. We write to a fresh
 # folder, since the failed export may have left a partial `exported/` behind (the failed save did).
 
 # %%
@@ -306,10 +350,12 @@ print("predictions:", export_closeness)
 
 # %% [markdown]
 # The native `.keras` file needs no I/O device at all: Keras writes the zip from Python, in this process, after reading the
-# variable values. Loaded inside the scope, the variables go back to the worker:
+# variable values, so a relative path lands in the notebook's folder (the first line below). Loaded inside the scope,
+# the variables go back to the worker:
 
 # %%
 model.save("model.keras")
+print("model.keras in the notebook's dir:", Path("model.keras").is_file(), "| worker's dir:", tree(worker.workdir))
 with strategy.scope():
     reloaded = keras.models.load_model("model.keras")
 print("reloaded kernel on", reloaded.layers[0].kernel.value.device)
@@ -322,7 +368,7 @@ print("predictions:", keras_file_closeness)
 # ## The seed's Keras 2 way: `tf_keras`
 #
 # The original tutorial passes the options straight to `model.save` and `load_model`. That still works with the Keras 2
-# package, imported explicitly (we do not set `TF_USE_LEGACY_KERAS`):
+# package, imported explicitly (we do not set `TF_USE_LEGACY_KERAS`); `tf_keras` writes a SavedModel directory:
 
 # %%
 import tf_keras
@@ -341,38 +387,53 @@ legacy_closeness = roundtrip.assert_close(legacy_reference, legacy_loaded.predic
 print("predictions:", legacy_closeness)
 
 # %% [markdown]
-# ## What this means on Cloud TPU
+# ## What this means on a Cloud TPU Node
 #
-# - With a TPU Node (for example the older Colab TPU runtime), `TPUStrategy` connects to the TPU's host machines as `/job:worker` tasks, and the VM running your
-#   notebook is `/job:localhost`: the same split as above. The hosts have their own filesystems. (On a TPU VM your Python
-#   process runs on the TPU host itself.)
-# - A **local path** (`/tmp/model`, a relative path) is visible only to the machine it is on. Saving variables that live on
-#   the workers to such a path is the failure shown above; pass
+# No cell here runs on a TPU; this is what the cells above mean there.
+#
+# - With a TPU Node (for example the older Colab TPU runtime), `TPUStrategy` places the variables on the TPU's host
+#   machines, the `/job:worker` tasks of its cluster, while the VM running your notebook is `/job:localhost`: the split
+#   this notebook built. The hosts have disks of their own. (On a TPU VM your Python process runs on the TPU host itself,
+#   and nothing here applies.)
+# - A path on your VM's disk is then a path the workers cannot reach: saving to it fails on a worker, as above. Pass
 #   `SaveOptions(experimental_io_device='/job:localhost')` / `LoadOptions(experimental_io_device='/job:localhost')`
-#   so that the VM does the file I/O.
-# - A **Cloud Storage path** (`gs://bucket/...`) is reachable from both sides (given permissions), so saving there needs
-#   no I/O device.
+#   so that the VM does the file I/O; the seed tutorial gives the same advice for Cloud TPU.
+# - A `gs://` path reached by the VM and the TPU hosts alike needs no I/O device, for the reason the absolute-path cell
+#   shows.
 # - In Keras 3 the options go through `tf.saved_model.save` / `tf.saved_model.load` (or `ExportArchive.write_out`);
-#   `model.save` / `load_model` refuse them and `model.export` does not pass them on.
+#   `model.save` / `load_model` refuse them and `model.export` does not pass them on. A `.keras` file needs no options.
 
 # %% [markdown]
 # ## Exercises
 #
 # The worker is still running, so these exercises can use it and the `saved_model` folder written above.
 #
-# ### Exercise 1: an absolute path
+# ### Exercise 1: a training checkpoint from the worker
 #
-# Save `model` with `tf.saved_model.save` and **no options**, but to an *absolute* path inside `tmp`. Predict: does it
-# fail on the worker like `"no_io_device"` did? List the files. The solution is in the next cell (hidden: click to show it).
+# `tf.train.Checkpoint(model=model).write("ckpt/model")` writes a TF checkpoint of the model (the format
+# `tf.train.CheckpointManager` keeps). Predict: does it fail on the worker like the SavedModel did?
+# Then find the option that makes it work (`tf.train.CheckpointOptions` has the same `experimental_io_device`), and read
+# the checkpoint back into a fresh model on the worker, `models.get_model(strategy)`. The solution is in the next cell
+# (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 1
-tf.saved_model.save(model, str(tmp / "absolute"))  # no options: the worker writes its variables itself
-absolute_files = tree(tmp / "absolute")
-print(*absolute_files, sep="\n")
-assert "variables/variables.index" in absolute_files
-# It works here: an absolute path names the same folder for both processes because they share this machine's disk.
-# A TPU host does not see your VM's disk, so there the local I/O device is still needed.
+try:
+    tf.train.Checkpoint(model=model).write("ckpt/model")
+except tf.errors.NotFoundError as err:
+    checkpoint_failure = tf_server.describe_error(err)
+else:
+    raise AssertionError("expected the checkpoint write to fail on the worker")
+print("without options:", checkpoint_failure, "| raised on", checkpoint_failure.job)
+checkpoint_io = tf.train.CheckpointOptions(experimental_io_device="/job:localhost")
+tf.train.Checkpoint(model=model).write("ckpt_local/model", options=checkpoint_io)
+print("with the I/O device:", tree(tmp / "ckpt_local"))
+fresh = models.get_model(strategy)
+tf.train.Checkpoint(model=fresh).read("ckpt_local/model", options=checkpoint_io).assert_existing_objects_matched()
+checkpoint_weights = roundtrip.assert_identical_weights(model, fresh)
+print("read back on", fresh.layers[0].kernel.value.device, "| weights bitwise identical:", checkpoint_weights, "arrays")
+assert checkpoint_failure.job == "/job:worker" and checkpoint_weights == 6
+# The same rule: without options the worker writes (and reads) the path itself; CheckpointOptions moves the I/O here.
 
 # %% [markdown]
 # ### Exercise 2: load outside the strategy scope
@@ -401,10 +462,14 @@ os.chdir(notebook_dir)
 shutil.rmtree(tmp)
 print(worker)
 
-assert not worker.alive() and not tmp.exists()
+assert not worker.alive() and not tmp.exists() and not worker.workdir.exists()
 assert kernel.value.device == "/job:worker/replica:0/task:0/device:CPU:0"
 assert str(save_failure) == "NotFoundError: no_io_device/variables/variables_temp; No such file or directory"
 assert save_failure.op == "SaveV2" and save_failure.job == "/job:worker"
+assert local_shard_keys == ["_CHECKPOINTABLE_OBJECT_GRAPH"]
+assert model.optimizer.iterations.value.device.startswith("/job:worker/")
+assert "variables/variables.index" in shared_files and shared_values_match
+assert shared_variables[0].device.startswith("/job:worker/")
 assert export_failure.type == "NotFoundError" and export_failure.job == "/job:worker"
 assert str(load_failure) == "FileNotFoundError: Failed to find any matching files for saved_model/variables/variables"
 assert "experimental_io_device" in load_failure.hint and "/job:localhost" in load_failure.hint
@@ -421,6 +486,7 @@ assert legacy_loaded.layers[0].kernel.device.startswith("/job:worker/")
 print("✓ the model's variables lived on the remote worker (/job:worker)")
 print("✓ saving to a relative path without an I/O device failed on the worker: NotFoundError ... SaveV2")
 print("✓ with experimental_io_device='/job:localhost' the SavedModel was written here and loaded back on the worker")
+print("✓ an absolute path both processes reach: saved and loaded with no options, the worker doing its own I/O")
 print("✓ Keras 3: model.save/load_model refuse options, model.export ignores them, ExportArchive.write_out takes them")
 print("✓ tf_keras: model.save(dir, options=...) and load_model(dir, options=...) work as in the seed")
 print("✓ every round trip restored the weights bitwise identical and predicted the same up to float32 rounding")

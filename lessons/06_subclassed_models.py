@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 06 · Subclassed models: saving before the first call, and models as code
 #
-# The tutorial's last caveat, re-checked on Keras 3: what a `keras.Model` subclass can and cannot save before it has been called, how to make it loadable anywhere, and why loading a model can mean running code.
+# The tutorial's last caveat, re-checked on Keras 3: what a `keras.Model` subclass can and cannot save before it has been called, how to make it loadable in another program, and why loading a model can mean running code.
 #
 # **This notebook answers:** What can a subclassed Keras model save before its first call, and how do I make it loadable in another program?
 #
@@ -15,9 +15,10 @@
 #
 # - what `.keras`, `model.export` and `tf.saved_model.save` do with a subclassed model that was never called
 # - why a fresh process cannot load it, and the three fixes: registration, `get_config`/`from_config`, building before saving
+# - loading a class that was never registered: `custom_objects=` and `keras.saving.custom_object_scope`, and when to use which
 # - the same model trained under `MirroredStrategy` and loaded into another strategy's scope
 # - the tutorial's Keras 2 check `save_spec()` (through `tf_keras`), and what replaces it in Keras 3
-# - why `load_model` refuses a Python `lambda` (`safe_mode`), the safe alternative, and when `safe_mode=False` is acceptable
+# - why `load_model` refuses a Python `lambda` and a `.keras` file that wraps a SavedModel in a `TFSMLayer` (`safe_mode`), the safe alternative, and when `safe_mode=False` is acceptable
 #
 # **Expected run time:** about 35 s on a 2-core CPU, no GPU needed.
 
@@ -135,27 +136,24 @@ print(
 assert any("has not yet been built" in str(w.message) for w in caught)
 
 # %% [markdown]
-# **`model.export`** (Keras 3's SavedModel for serving) needs traced functions, so it refuses outright:
+# The two SavedModel writers. **`model.export`** (Keras 3's SavedModel for serving) traces the model's call for its
+# signatures, so it refuses a model that was never built. **`tf.saved_model.save`** succeeds, but there was no traced
+# call to save: the SavedModel has **no signatures**, and the loaded object is not callable, so nothing can be served or
+# called from it.
 
 # %%
 try:
     my_model.export(tmp / "uncalled_export", verbose=False)
 except ValueError as err:
     export_error = f"{type(err).__name__}: {err}"
-    print(export_error)
+    print("model.export:", export_error)
 else:
     raise AssertionError("expected model.export to refuse an unbuilt model")
 
-# %% [markdown]
-# **`tf.saved_model.save`** succeeds, but there was no traced call to save: the SavedModel has **no signatures**,
-# so nothing can be served or called from it.
-
-# %%
 tf.saved_model.save(my_model, str(tmp / "uncalled_savedmodel"))
 uncalled_sm = tf.saved_model.load(str(tmp / "uncalled_savedmodel"))
 uncalled_signatures = list(uncalled_sm.signatures.keys())
-print("signature keys:", uncalled_signatures)
-print("callable:", callable(uncalled_sm))
+print("tf.saved_model.save: signature keys:", uncalled_signatures, "| callable:", callable(uncalled_sm))
 
 
 # %% [markdown]
@@ -163,6 +161,10 @@ print("callable:", callable(uncalled_sm))
 # Python process that has not defined the class cannot rebuild the model. Here is a loader program that knows nothing
 # but the file name. `processes.run_python` runs it in a new Python process (in `tmp`, with the file name as
 # `sys.argv[1]`), waits for it, and returns its exit code and what it printed.
+#
+# The same happens in *this* process, where the class is defined (the last line): Keras does not search your program
+# for classes. It finds a custom class only in its registry of serializable objects (Fix 1) or in the objects you pass
+# to the load (at the end of section 2), and `SubclassedModel` is in neither.
 
 # %%
 PLAIN_LOADER = """
@@ -178,19 +180,13 @@ except TypeError as err:
 print("loaded")
 """
 plain_run = processes.run_python(PLAIN_LOADER, "uncalled.keras", cwd=tmp)
-print("exit code:", plain_run.returncode)
+print("fresh process, exit code:", plain_run.returncode)
 print(plain_run.stdout.rstrip())
-
-# %% [markdown]
-# The same happens in *this* process, where the class is defined: Keras looks classes up in its registry of
-# serializable objects, and `SubclassedModel` is not registered.
-
-# %%
 try:
     keras.models.load_model(tmp / "uncalled.keras")
 except TypeError as err:
     in_process_error = f"{type(err).__name__}: {err}"
-    print(in_process_error.split(" Full object config")[0])
+    print("this process:", in_process_error.split(". Make sure")[0] + ".")
 else:
     raise AssertionError("expected the unregistered class to be unknown")
 
@@ -202,7 +198,7 @@ else:
 #
 # `@keras.saving.register_keras_serializable(package=...)` records the class under `package>ClassName`. That alone is not
 # enough for the tutorial's class: Keras rebuilds a model by calling `cls(**config)`, and the config always holds the base
-# arguments, such as `trainable` and `dtype`, that `__init__(self)` does not accept.
+# arguments, such as `trainable` and `dtype` (printed below), that `__init__(self)` does not accept.
 
 
 # %%
@@ -219,6 +215,7 @@ class RegisteredModel(keras.Model):
 
 
 print("registered as:", keras.saving.get_registered_name(RegisteredModel))
+print("its config:", sorted(RegisteredModel().get_config()))
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # "not yet been built", as above
     RegisteredModel().save(tmp / "registered.keras")
@@ -235,8 +232,9 @@ else:
 # ### Fix 2: `get_config` / `from_config`
 #
 # Accept `**kwargs` and pass them to `super().__init__`, put every constructor argument of your own into `get_config`,
-# and (if the config holds anything that is not plain data) rebuild it in `from_config`. Here `from_config` is the default
-# one, written out for clarity. The model is still saved **before** it is called.
+# and (if the config holds anything that is not plain data) rebuild it in `from_config`. Here `from_config` does what
+# the default does for this model, `cls(**config)`, written out for clarity (exercise 3 leaves both methods out). The
+# model is still saved **before** it is called.
 
 
 # %%
@@ -347,6 +345,77 @@ with np.load(tmp / "fresh_weights.npz") as fresh_weights:
 print("weights bitwise identical to this process's:", fresh_weight_count, "arrays")
 
 # %% [markdown]
+# <a id="custom-objects"></a>
+# ### Without registration: `custom_objects=` and `custom_object_scope`
+#
+# Registration is not the only way to hand Keras your class. The loading program can pass it to the load instead, as a
+# dict from the name stored in the file (`registered_name` in `config.json`; for an unregistered class, its class
+# name) to the class:
+#
+# - `keras.models.load_model(path, custom_objects={"UnregisteredModel": UnregisteredModel})`, for this one call;
+# - `with keras.saving.custom_object_scope({"UnregisteredModel": UnregisteredModel}):`, for every load inside the
+#   block, also those made by code you call and cannot pass arguments to (here a small `load_for_serving`).
+#
+# The class below is Fix 2's model, `get_config` included, but **not** registered. Both ways load it; the weights come
+# back bitwise identical and, the restored model making the same call on the same inputs, so do the predictions.
+
+
+# %%
+class UnregisteredModel(keras.Model):
+    """Fix 2's model without @register_keras_serializable."""
+
+    def __init__(self, units=5, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self._dense_layer = keras.layers.Dense(units, name="output_layer")
+
+    def call(self, inputs):
+        return self._dense_layer(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def load_for_serving(path):  # stands for code that calls load_model for you, with no custom_objects argument
+    return keras.models.load_model(path)
+
+
+keras.utils.set_random_seed(0)
+unregistered = UnregisteredModel()
+unregistered_reference = unregistered(x)
+unregistered.save(tmp / "unregistered.keras")
+with zipfile.ZipFile(tmp / "unregistered.keras") as zf:
+    print("registered_name in the file:", json.loads(zf.read("config.json"))["registered_name"])
+try:
+    load_for_serving(tmp / "unregistered.keras")
+except TypeError as err:
+    unregistered_error = f"{type(err).__name__}: {err}"
+    print("no custom objects:", unregistered_error.split(". Make sure")[0] + ".")
+else:
+    raise AssertionError("expected the unregistered class to be unknown")
+
+custom_objects = {"UnregisteredModel": UnregisteredModel}
+by_argument = keras.models.load_model(tmp / "unregistered.keras", custom_objects=custom_objects)
+with keras.saving.custom_object_scope(custom_objects):
+    by_scope = load_for_serving(tmp / "unregistered.keras")
+custom_loads = {"custom_objects=": by_argument, "custom_object_scope": by_scope}
+for route, restored_model in custom_loads.items():
+    weights = roundtrip.assert_identical_weights(unregistered, restored_model)
+    same = np.array_equal(unregistered_reference.numpy(), restored_model(x).numpy())  # the same call, same inputs
+    print(f"{route}: {type(restored_model).__name__} | weights bitwise identical: {weights} arrays", end="")
+    print(f" | identical predictions: {same}")
+    assert weights == 2 and same
+print("registered after these loads:", keras.saving.get_registered_object("UnregisteredModel") is not None)
+
+# %% [markdown]
+# **Which one when.** Register (`@keras.saving.register_keras_serializable`) the classes of your own project, defined in
+# a module that every saving and loading program imports: every `load_model` then finds them with no extra argument.
+# Pass `custom_objects=` when you load a file whose classes were not registered (someone else's file, older code) and
+# you make the `load_model` call yourself. Use `custom_object_scope` when the load happens inside code you call, or
+# for several loads at once. Neither registers anything (the last line above): the names count only for that call or
+# that block. Exercise 1 shows one more difference: which of them wins over a registered class of the same name.
+
+# %% [markdown]
 # ## 3 · Under `MirroredStrategy`
 #
 # The tutorial's toy data: 100 examples whose features and targets are both `[0, 1, 2, 3, 4]`, batched with the global batch
@@ -422,7 +491,8 @@ print("predictions:", mirrored_closeness)
 #
 # The tutorial checks `model.save_spec()`: it is `None` until the model has been called, and a Keras 2 SavedModel save
 # needs it. Here is the tutorial's class written against `tf_keras` (imported explicitly, no `TF_USE_LEGACY_KERAS`),
-# created in the strategy's scope.
+# created in the strategy's scope. Saving it now (Keras 2 writes a SavedModel directory) fails. The message names the
+# object with its memory address; we print its first sentence with the object's name instead.
 
 
 # %%
@@ -444,12 +514,6 @@ with strategy.scope():
     legacy_model = LegacySubclassedModel()
 spec_before = legacy_model.save_spec()
 print("save_spec() is None:", spec_before is None)
-
-# %% [markdown]
-# Saving it now (Keras 2 writes a SavedModel directory) fails. The message names the object with its memory address;
-# we print its first sentence with the object's name instead:
-
-# %%
 try:
     legacy_model.save(str(tmp / "legacy_uncalled"))
 except ValueError as err:
@@ -459,9 +523,9 @@ else:
     raise AssertionError("expected tf_keras to refuse saving an uncalled subclassed model")
 
 # %% [markdown]
-# After `fit` (2 epochs on the same toy dataset) the save spec is defined and the SavedModel save works; loading it
-# inside another strategy's scope gives mirrored variables, the same weights and the same predictions (up to float32
-# rounding). (`verbose=0`: tf_keras's epoch lines carry timings in a different layout; we print the losses instead.)
+# After `fit` (2 epochs on the same toy dataset, `verbose=0`, the losses printed) the save spec is defined and the
+# SavedModel save works; loading it inside another strategy's scope gives mirrored variables, bitwise identical weights
+# and the same predictions up to float32 rounding.
 
 # %%
 with strategy.scope():
@@ -484,7 +548,7 @@ legacy_closeness = roundtrip.assert_same_predictions(legacy_model, legacy_restor
 print("predictions:", legacy_closeness)
 
 # %% [markdown]
-# Keras 3 models have no `save_spec` at all; check `model.built` (and `model.weights`) instead, as in section 2:
+# Keras 3 models have no `save_spec` at all; check `model.built` (and `model.weights`) instead, as in sections 1 and 2:
 
 # %%
 try:
@@ -498,12 +562,15 @@ else:
 # %% [markdown]
 # ## 5 · Models are code: `safe_mode`
 #
-# A `keras.layers.Lambda` layer stores its function. For a Python `lambda` that means its *bytecode*, and loading it runs
-# that code. Keras 3 refuses this by default (`safe_mode=True`): a `.keras` file from someone else could run anything.
+# A `keras.layers.Lambda` layer stores its function. For a Python `lambda` that means its *bytecode* (the `code` entry
+# of the layer's config, printed first), and loading it runs that code. Keras 3 refuses this by default
+# (`safe_mode=True`): a `.keras` file from someone else could run anything.
 
 # %%
 lambda_model = keras.Sequential([keras.Input(shape=(5,)), keras.layers.Lambda(lambda t: t * 2.0)])
 lambda_model.save(tmp / "lambda.keras")
+lambda_function = lambda_model.layers[0].get_config()["function"]
+print("the stored function:", lambda_function["class_name"], "with", sorted(lambda_function["config"]))
 try:
     keras.models.load_model(tmp / "lambda.keras")
 except ValueError as err:
@@ -545,7 +612,8 @@ print("predictions vs the lambda model:", scale_closeness)
 # %% [markdown]
 # **When `safe_mode=False` is acceptable**: only for files you created yourself or fully trust (the same trust you
 # give a Python script you are about to run). This file we just wrote, so we may load it. Pass it per call rather than
-# `keras.config.enable_unsafe_deserialization()`, which switches the check off for the whole process.
+# calling `keras.config.enable_unsafe_deserialization()`, which in its docstring's words "disables safe mode globally",
+# for every later load in the program.
 
 # %%
 lambda_restored = keras.models.load_model(tmp / "lambda.keras", safe_mode=False)  # our own file
@@ -554,23 +622,67 @@ print("loaded:", [type(layer).__name__ for layer in lambda_restored.layers], "| 
 print(lambda_restored(x).numpy())
 
 # %% [markdown]
+# <a id="tfsmlayer-in-a-keras-file"></a>
+# **A `TFSMLayer` inside a `.keras` file** is refused the same way. The layer (notebook 03 fine-tunes with it) wraps a
+# SavedModel, and the `.keras` file stores only the SavedModel's *path* (`filepath` in the layer's config, printed
+# below); loading the file opens that SavedModel and runs its graph, code that is not in the `.keras` file. Since
+# Keras 3.12.1 and 3.13.2 ([keras-team/keras#22035](https://github.com/keras-team/keras/issues/22035)) `safe_mode`
+# refuses it (older versions loaded it without asking). The opt-in is the one the lambda needed: `safe_mode=False`,
+# for a file and a SavedModel you trust. Here both are ours: Fix 3's `called_export`. The reloaded layer calls the same
+# SavedModel function with the same weights on the same inputs, so the predictions are identical.
+
+# %%
+tfsm_inputs = keras.Input(shape=(5,))
+tfsm_outputs = keras.layers.TFSMLayer(str(tmp / "called_export"), call_endpoint="serve")(tfsm_inputs)
+tfsm_model = keras.Model(tfsm_inputs, tfsm_outputs)
+tfsm_reference = tfsm_model(x)
+tfsm_model.save(tmp / "tfsm.keras")
+with zipfile.ZipFile(tmp / "tfsm.keras") as zf:
+    tfsm_config = json.loads(zf.read("config.json"))["config"]["layers"][1]["config"]
+print("the .keras file points to the SavedModel:", Path(tfsm_config["filepath"]).name)
+try:
+    keras.models.load_model(tmp / "tfsm.keras")
+except ValueError as err:
+    tfsm_error = f"{type(err).__name__}: {err}"
+    print("\n".join(textwrap.wrap(tfsm_error.split(" This carries")[0], 110)))
+else:
+    raise AssertionError("expected safe_mode to refuse the TFSMLayer")
+tfsm_restored = keras.models.load_model(tmp / "tfsm.keras", safe_mode=False)  # our own file and SavedModel
+tfsm_identical = np.array_equal(tfsm_reference.numpy(), tfsm_restored(x).numpy())
+print("safe_mode=False:", [type(layer).__name__ for layer in tfsm_restored.layers], end=" | ")
+print("identical predictions:", tfsm_identical)
+
+# %% [markdown]
 # ## Exercises
 #
-# ### Exercise 1: a smaller global batch
+# ### Exercise 1: load a file into another class
 #
-# Batch the same 100 toy examples with a global batch of 40 instead of 128 and distribute the dataset with `strategy`.
-# Predict how many examples each replica gets in each batch, then print it. The solution is in the next cell (hidden:
-# click to show it).
+# `called.keras` was saved from the registered `SubclassedModel`, so its `config.json` names the class
+# `distsave>SubclassedModel`. Say you have a new version of the class, `PatchedModel(SubclassedModel)`, whose `call`
+# returns probabilities (a softmax over the outputs), and you want the saved weights in it. Load `called.keras` with
+# `custom_objects={"distsave>SubclassedModel": PatchedModel}`, then inside
+# `keras.saving.custom_object_scope({"distsave>SubclassedModel": PatchedModel})`. Predict the class you get back each
+# time, and check the weights. The solution is in the next cell (hidden: click to show it).
+
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 1
-batches_of_40 = tf.data.Dataset.from_tensors(tf.range(5, dtype=tf.float32)).repeat(dataset_size).batch(40)
-shares_of_40 = [
-    [int(t.shape[0]) for t in strategy.experimental_local_results(batch)]
-    for batch in strategy.experimental_distribute_dataset(batches_of_40)
-]
-print("examples per replica, batch by batch:", shares_of_40)
-assert shares_of_40 == [[20, 20], [20, 20], [10, 10]]  # 40 + 40 + the last 20, each split in half
+class PatchedModel(SubclassedModel):
+    def call(self, inputs):
+        return tf.nn.softmax(super().call(inputs))
+
+
+patched = {"distsave>SubclassedModel": PatchedModel}
+by_argument_patched = keras.models.load_model(tmp / "called.keras", custom_objects=patched)
+with keras.saving.custom_object_scope(patched):
+    by_scope_patched = keras.models.load_model(tmp / "called.keras")
+patched_classes = [type(by_argument_patched).__name__, type(by_scope_patched).__name__]
+print("custom_objects=:", patched_classes[0], "| custom_object_scope:", patched_classes[1])
+patched_weights = roundtrip.assert_identical_weights(called, by_scope_patched)
+print("weights bitwise identical:", patched_weights, "arrays")
+# The registered class wins over custom_objects=, which only fills in names Keras does not know;
+# custom_object_scope wins over the registration.
+assert patched_classes == ["SubclassedModel", "PatchedModel"] and patched_weights == 2
 
 # %% [markdown]
 # ### Exercise 2: load under one replica
@@ -626,6 +738,9 @@ import shutil
 
 assert uncalled_signatures == [] and "not yet been built" in export_error
 assert plain_run.returncode == 1 and plain_run.stdout.startswith("TypeError: Could not locate class 'SubclassedModel'")
+assert unregistered_error.startswith("TypeError: Could not locate class 'UnregisteredModel'")
+assert [type(m).__name__ for m in custom_loads.values()] == ["UnregisteredModel"] * 2
+assert keras.saving.get_registered_object("UnregisteredModel") is None
 assert "register_keras_serializable" in plain_run.stdout and "Could not locate class" in in_process_error
 assert "Unable to revive model from config" in registered_error
 assert not restored_uncalled_built and predictions_differ
@@ -638,6 +753,10 @@ assert history.history["loss"][1] < history.history["loss"][0] and mirrored_weig
 assert spec_before is None and spec_after is not None and "cannot be saved" in legacy_error and legacy_weights == 2
 assert legacy_losses[1] < legacy_losses[0]
 assert "has no attribute 'save_spec'" in save_spec_error and "safe_mode=False" in lambda_error
+assert lambda_function["class_name"] == "__lambda__" and "code" in lambda_function["config"]
+assert tfsm_error.startswith("ValueError: Requested the deserialization of a `TFSMLayer`, which loads an external")
+assert "safe_mode=False" in tfsm_error
+assert [type(layer).__name__ for layer in tfsm_restored.layers] == ["InputLayer", "TFSMLayer"] and tfsm_identical
 assert all(
     c.max_abs_diff <= c.tolerance
     for c in [  # every comparison across paths: within float32 rounding
@@ -655,6 +774,7 @@ print("✓ an unregistered class cannot be loaded, in a fresh process or in this
 print("✓ registration needs a constructor that accepts the config (get_config/from_config, **kwargs)")
 print("✓ an uncalled model round-trips without weights: the copies predict differently after their first call")
 print("✓ built before saving: weights bitwise identical, here and in a fresh process; identical predictions here")
+print("✓ an unregistered class loads with custom_objects= or in custom_object_scope: identical weights, predictions")
 print("✓ under MirroredStrategy: the batch of 100 was split 50 + 50; fit built mirrored weights; loaded in another")
 print("  scope: identical weights and optimizer state, predictions equal up to float32 rounding")
 print(
@@ -662,6 +782,7 @@ print(
 )
 print("  Keras 3 has no save_spec")
 print("✓ safe_mode refuses a Python lambda; a registered layer loads safely; safe_mode=False loads our own file")
+print("✓ safe_mode refuses a .keras file with a TFSMLayer (an external SavedModel); safe_mode=False loads ours")
 
 
 # %% [markdown]
