@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 04 · Mix and match: which loader reads which saved model?
 #
-# Five ways to save, five ways to load, every pair actually tried under `MirroredStrategy`: an executed compatibility matrix for TF 2.21 / Keras 3 / tf_keras / TF Hub, and the seed tutorial's "Keras save → `tf.saved_model.load`" mix done both ways.
+# Six ways to save, five ways to load (Keras 3, `tf_keras`, TF Hub), every pair tried under `MirroredStrategy`; what comes back of the optimizer; and the seed tutorial's "Keras save → `tf.saved_model.load`" mix, done both ways.
 #
 # **This notebook answers:** Which loader reads which saved model, and which save and load calls fit my goal?
 #
@@ -13,11 +13,11 @@
 #
 # **What you'll learn**
 #
-# - what each saver writes (`.keras` zip, SavedModel directory with or without Keras metadata, weights-only `.h5`)
-# - which of `keras.models.load_model`, `tf.saved_model.load`, `keras.layers.TFSMLayer`, `tf_keras.models.load_model`, `hub.KerasLayer` can read each of them and give the same predictions
-# - why `tf_keras` can't revive a Keras 3 SavedModel
-# - how to call a SavedModel loaded inside a strategy scope (and the call that fails)
-# - which save and load calls to use for which goal: the "Which API when" table at the end
+# - what each saver writes (`.keras` zip, legacy `.h5`, SavedModel directory with or without Keras metadata, `.weights.h5`)
+# - which of `keras.models.load_model`, `tf.saved_model.load`, `keras.layers.TFSMLayer`, `tf_keras.models.load_model`, `hub.KerasLayer` reads each of them and gives the same predictions
+# - what `.keras`, `.h5` and `load_weights` give back of the optimizer
+# - how to call a SavedModel loaded inside a strategy scope
+# - which save and load calls fit which goal ("Which API when", at the end)
 #
 # **Expected run time:** about 50 s on a 2-core CPU, no GPU needed.
 
@@ -69,7 +69,9 @@ replica_devices = devices.use_cpu_replicas(2).devices
 print("replicas:", len(replica_devices))
 
 # %%
+import contextlib
 import logging
+import re
 import shutil
 import tempfile
 import textwrap
@@ -101,14 +103,13 @@ print("replicas in sync:", strategy.num_replicas_in_sync)
 # %% [markdown]
 # ## Two models and a fixed batch
 #
-# Two copies of the tutorial's CNN, both created in `strategy.scope()` from `helpers.models.get_model`: one with Keras 3
-# (`import keras`, which *is* `tf.keras` on TF 2.16+) and one with Keras 2 through the explicit `import tf_keras`.
-# We train each for only 20 steps: the point is not accuracy but a real trained state (weights *and* Adam moments) to save.
+# Two copies of the tutorial's CNN, both created in `strategy.scope()` by `helpers.models.get_model`: one with Keras 3
+# (`import keras`), one with Keras 2 (`import tf_keras`), each trained 20 steps to have weights *and* Adam moments.
 #
-# Every load below is judged on the same **fixed batch** of 16 test images: a loader *works* only if what it loaded
-# predicts the same logits as the original model, **up to float32 rounding** (`roundtrip.assert_close`: max abs diff
-# ≤ 1e-5 × the largest logit). Not bit for bit: a loaded SavedModel runs another graph than the Keras model, often split
-# over the 2 replicas, so it adds the same products in another order, and which last digits change depends on the CPU.
+# Every load below is judged on the same **fixed batch** of 16 test images: a loader *works* if what it loaded predicts
+# the original model's logits **up to float32 rounding** (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest
+# logit), not bit for bit: a loaded SavedModel runs another graph, often split over the 2 replicas, which adds in
+# another order.
 
 # %%
 train_dataset, eval_dataset = data.get_data(strategy, repeat=True)
@@ -131,37 +132,60 @@ reference = {"keras": k3_model.predict(x, verbose=0), "tf_keras": tfk_model.pred
 print({name: logits.shape for name, logits in reference.items()})
 
 # %% [markdown]
-# ## Five savers, one artifact each
+# ## Six savers, one artifact each
 #
-# All artifacts go into one temporary directory. Listing what each saver wrote already hints at the matrix:
-# only `tf_keras`'s SavedModel carries `keras_metadata.pb`, the description `tf_keras` needs to rebuild a Keras model;
-# `model.export` and `tf.saved_model.save` of a Keras 3 model write a plain SavedModel (graph + variables).
+# The listing already hints at the matrix: only `tf_keras`'s SavedModel carries `keras_metadata.pb`, the description
+# `tf_keras` needs to rebuild a Keras model; `model.export` and `tf.saved_model.save` of a Keras 3 model write a plain
+# SavedModel (graph + variables). Saving to `.h5` logs a warning through `absl`; we print its gist.
+
 
 # %%
+@contextlib.contextmanager
+def absl_warnings_caught():
+    """Collect what Keras and tf_keras log through absl, instead of printing it with a timestamp."""
+    logger, records = logging.getLogger("absl"), []
+    handler, level = logging.Handler(logging.WARNING), logger.level
+    handler.emit = records.append  # keep each log record
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = True
+
+
 tmp = Path(tempfile.mkdtemp(prefix="nb04-"))
 artifacts = {
     "keras .save(.keras)": tmp / "model.keras",
+    "keras .save(.h5)": tmp / "model.h5",
     "keras .export(dir)": tmp / "exported",
     "tf.saved_model.save": tmp / "tf_saved_model",
     "tf_keras .save(dir)": tmp / "tf_keras_saved_model",
     "keras .save_weights": tmp / "model.weights.h5",
 }
 k3_model.save(artifacts["keras .save(.keras)"])
+with absl_warnings_caught() as records:
+    k3_model.save(artifacts["keras .save(.h5)"])  # the legacy HDF5 format
+h5_warning = " ".join(record.getMessage() for record in records)
 k3_model.export(artifacts["keras .export(dir)"], verbose=False)  # verbose=False: skip the signature summary
 tf.saved_model.save(k3_model, str(artifacts["tf.saved_model.save"]))
 tfk_model.save(str(artifacts["tf_keras .save(dir)"]))  # a path without extension: tf_keras writes a SavedModel
 k3_model.save_weights(artifacts["keras .save_weights"])  # Keras 3 requires the .weights.h5 suffix
 
 for saver, path in artifacts.items():
-    kind = "dir " if path.is_dir() else "file"
+    kind = "dir " if path.is_dir() else {b"PK": "zip ", b"\x89H": "HDF5"}[path.read_bytes()[:2]]  # the file's magic
     content = sorted(p.name for p in path.iterdir()) if path.is_dir() else ""
     print(f"{saver:22} {kind} {path.name:22} {content}")
+print("model.save('model.h5') logs:", re.search(r"This file format is considered legacy\.[^,]*", h5_warning)[0])
 
 # %% [markdown]
 # ## Five loaders, each ending in predictions
 #
 # Every loader **loads inside `strategy.scope()`** (so the restored variables are mirrored on both replicas) and then
-# predicts the fixed batch *through the strategy*, the way the seed tutorial does:
+# predicts the fixed batch *through the strategy*, as the seed tutorial does:
 #
 # | loader | load (inside the scope) | predict |
 # |---|---|---|
@@ -171,8 +195,8 @@ for saver, path in artifacts.items():
 # | `tf_keras.models.load_model` | `tf_keras.models.load_model(path)` | `model.predict(x)` |
 # | `hub.KerasLayer` | `hub.KerasLayer(path)` (defaults) in a `tf_keras` `Sequential` | `model.predict(x)` |
 #
-# Weights-only files have no architecture, so for them the two Keras columns mean *build the same architecture with
-# that Keras (`models.get_model`) and `load_weights(path)`*; the other three loaders simply get the file path.
+# A weights file has no architecture: for it the two Keras columns *build the same architecture with that Keras
+# (`models.get_model`), build its optimizer, and `load_weights(path)`* (why the build: below); the others get the path.
 
 # %%
 WEIGHTS = artifacts["keras .save_weights"]
@@ -189,7 +213,7 @@ def one_output(out):
 def keras_load_model(path):
     if path == WEIGHTS:
         model = models.get_model(keras=keras)
-        model.optimizer.build(model.trainable_variables)  # the file also holds Adam's 14 variables
+        model.optimizer.build(model.trainable_variables)  # or load_weights skips Adam's state (shown below)
         model.load_weights(path)
     else:
         model = keras.models.load_model(path)
@@ -240,12 +264,12 @@ loaders = {
 # %% [markdown]
 # ### The matrix
 #
-# Each of the 25 pairs is tried: `ok` if the predictions match up to float32 rounding, else the name of the exception
-# raised while loading or predicting (or `≠ predictions` if they ran but differed). The last cell asserts every entry,
-# so if an upgrade of TensorFlow, Keras, tf_keras or TF Hub changes one, this notebook tells you.
+# Each of the 30 pairs is tried: `ok` if the predictions match up to float32 rounding, else the name of the exception
+# raised while loading or predicting (or `≠ predictions`). The last cell asserts every entry, so an upgrade that
+# changes one shows up.
 
 # %%
-logging.getLogger("absl").setLevel(logging.ERROR)  # tf_keras logs one warning here: "Going deeper" shows it
+logging.getLogger("absl").setLevel(logging.ERROR)  # tf_keras and the .h5 load log warnings: "Going deeper" shows one
 matrix, errors = {}, {}
 for saver, path in artifacts.items():
     expected = reference["tf_keras" if saver.startswith("tf_keras") else "keras"]
@@ -285,27 +309,100 @@ for (loader_name, message), savers in legend.items():
 # %% [markdown]
 # Reading the matrix and the errors:
 #
-# - **`keras.models.load_model`** reads only its own `.keras` files (and, through `load_weights`, its weights);
-#   every SavedModel directory is refused with `File format not supported`, and the message points at `TFSMLayer`.
-#   Its wording depends on the version: on Keras ≥ 3.15 it says "only supports V3 `.keras` files, legacy H5 format
-#   files"; on 3.13 (Colab's) "only supports V3 `.keras` files and legacy H5 format files".
-# - **`tf.saved_model.load` and `keras.layers.TFSMLayer`** read *every* SavedModel, whoever wrote it, including
-#   `tf_keras`'s. A `.keras` zip or an `.h5` file is not a SavedModel directory (`OSError`).
-# - **`tf_keras.models.load_model`** rebuilds a Keras model only from its own SavedModel (the one with `keras_metadata.pb`).
-#   On a Keras 3 SavedModel it does *not* raise: it returns the bare restored object, a `_UserObject` with no `predict`.
-#   It cannot read a Keras 3 `.keras` file (the configs differ: Keras 3 writes `batch_shape`), but it **can** load Keras 3
-#   weights from a `.weights.h5` file into the same architecture: the layer weights load and the predictions match
-#   (the Adam state is skipped, see "Going deeper").
-# - **`hub.KerasLayer`** with its defaults calls the SavedModel's `__call__`. Only the `tf_keras` SavedModel has one
-#   (the seed's mix below prints `callable: True` for it, `False` for the Keras 3 export); for the Keras 3 SavedModels it
-#   asks for a signature name. How to use `hub.KerasLayer` with a Keras 3 SavedModel, and to fine-tune through it, is
-#   shown once, in [notebook 03](03_tf_saved_model.ipynb).
+# - **`keras.models.load_model`** reads Keras 3's `.keras` and `.h5` files (and, through `load_weights`, its weights);
+#   it refuses every SavedModel directory with `File format not supported`, pointing at `TFSMLayer`, in words that
+#   depend on the version: on Keras ≥ 3.15 "only supports V3 `.keras` files, legacy H5 format files"; on 3.13
+#   (Colab's) "only supports V3 `.keras` files and legacy H5 format files".
+# - **`tf.saved_model.load` and `keras.layers.TFSMLayer`** read every SavedModel here, whoever wrote it; a file is not
+#   a SavedModel directory (`OSError`).
+# - **`tf_keras.models.load_model`** rebuilds a Keras model only from its own SavedModel (with `keras_metadata.pb`);
+#   from a Keras 3 SavedModel it returns a bare `_UserObject` with no `predict`. It cannot read Keras 3's `.keras` or
+#   `.h5` (Keras 3 writes `batch_shape`), but loads a Keras 3 `.weights.h5` into the same architecture, skipping the
+#   Adam state ("Going deeper").
+# - **`hub.KerasLayer`** with its defaults calls the SavedModel's `__call__`, which only the `tf_keras` SavedModel has
+#   (`callable: True` below); for Keras 3 SavedModels it asks for a signature name. [Notebook 03](03_tf_saved_model.ipynb)
+#   runs it on a Keras 3 SavedModel (inference only) and fine-tunes with `TFSMLayer` instead.
 #
+# ## What comes back of the optimizer
+#
+# `load_weights` restores Adam's state only into an optimizer that has its variables. A compiled Adam creates them at
+# its first training step, so a fresh model gets the weights, a warning, and step count 0.
+# `model.optimizer.build(model.trainable_variables)` creates them first; that is why the loaders above call it:
+
+
+# %%
+def load_weights_warnings(model):
+    """model.load_weights(WEIGHTS); return the UserWarnings it emits (the optimizer's numbered name shortened)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.load_weights(WEIGHTS)
+    messages = [str(w.message).strip() for w in caught if issubclass(w.category, UserWarning)]
+    return [re.sub(r"optimizer '\w+'", "optimizer '<name>'", message) for message in messages]
+
+
+with strategy.scope():
+    unbuilt = models.get_model(keras=keras)  # compiled; its Adam has no moments yet
+    built = models.get_model(keras=keras)
+    built.optimizer.build(built.trainable_variables)  # creates the moments (and the step count) now
+    unbuilt_warnings, built_warnings = load_weights_warnings(unbuilt), load_weights_warnings(built)
+for name, model, caught in [("not built:", unbuilt, unbuilt_warnings), ("built:", built, built_warnings)]:
+    weights, steps = roundtrip.assert_identical_weights(k3_model, model), int(model.optimizer.iterations.numpy())
+    print(f"{name:11} weights bitwise: {weights} arrays | iterations: {steps} | warnings: {len(caught)}")
+    for message in caught:
+        print("   ", message)
+optimizer_state = roundtrip.assert_same_optimizer_state(k3_model, built)
+print("built:      optimizer state bitwise identical:", optimizer_state, "variables")
+
+# %% [markdown]
+# A Keras 3 `.h5` keeps less than a `.keras`: the weights and the step count come back, Adam's moments do not, and `fit`
+# fails (the loaded optimizer does not know the model's variables). Compiled with `loss="mse"`, an `.h5` does not load
+# at all, even with `safe_mode=False` (our model, with a loss object, does). For both, load with `compile=False` and
+# compile again: a fresh Adam, which trains.
+
+# %%
+with strategy.scope():
+    from_keras = keras.models.load_model(artifacts["keras .save(.keras)"])
+    from_h5 = keras.models.load_model(artifacts["keras .save(.h5)"])
+for name, restored in {".keras": from_keras, ".h5": from_h5}.items():
+    print(f"{name:6} weights bitwise: {roundtrip.assert_identical_weights(k3_model, restored)} arrays", end=" | ")
+    print(f"iterations: {int(restored.optimizer.iterations.numpy())}", end=" | ")
+    print(f"optimizer variables: {len(restored.optimizer.variables)} of {len(k3_model.optimizer.variables)}")
+keras_state = roundtrip.assert_same_optimizer_state(k3_model, from_keras)
+print(".keras optimizer state bitwise identical:", keras_state, "variables")
+try:
+    from_h5.fit(tf.data.Dataset.from_tensors((x, np.zeros(16, "int64"))), verbose=0)  # one step on the fixed batch
+except ValueError as err:
+    h5_fit_error = re.sub(r"<Variable [^>]*>", "<Variable …>", str(err))
+    print(textwrap.fill(f".h5, then fit: {type(err).__name__}: {h5_fit_error}", 110, subsequent_indent="    "))
+else:
+    raise AssertionError("expected fit to fail on the model loaded from .h5")
+
+with strategy.scope():
+    mse_model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])
+    mse_model.compile(optimizer="adam", loss="mse")  # the loss as a string
+mse_errors = {}
+with absl_warnings_caught():  # the legacy warning again
+    mse_model.save(tmp / "mse.h5")
+    for call, kwargs in {"load_model(path)": {}, "load_model(path, safe_mode=False)": {"safe_mode": False}}.items():
+        try:
+            keras.models.load_model(tmp / "mse.h5", **kwargs)
+        except ValueError as err:
+            mse_errors[call] = f"{type(err).__name__}: {err}"
+            print(f"loss='mse', {call}: {mse_errors[call]}")
+with strategy.scope():
+    mse_loaded = keras.models.load_model(tmp / "mse.h5", compile=False)
+    mse_loaded.compile(optimizer="adam", loss="mse")  # a fresh Adam
+mse_weights = roundtrip.assert_identical_weights(mse_model, mse_loaded)
+mse_loaded.fit(tf.data.Dataset.from_tensors((np.ones((8, 4)), np.ones((8, 1)))), verbose=0)  # one batch of 8
+mse_steps = int(mse_loaded.optimizer.iterations.numpy())
+print(f"compile=False in the scope: weights bitwise {mse_weights} arrays; compiled again, fit trained {mse_steps} step")
+
+# %% [markdown]
 # ## The seed's mix, done both ways
 #
-# The seed tutorial saves a Keras model and loads it back with the low-level `tf.saved_model.load` *inside* a new
-# `MirroredStrategy` scope, then calls the serving signature. With Keras 3 the Keras save writes a `.keras` zip, so the
-# SavedModel comes from `model.export`; with Keras 2 it is `tf_keras`'s `model.save(dir)`.
+# The seed tutorial loads a saved Keras model with the low-level `tf.saved_model.load` *inside* a new
+# `MirroredStrategy` scope and calls its serving signature. Keras 3's `model.save` writes a `.keras` zip, so its
+# SavedModel comes from `model.export`; Keras 2's is `tf_keras`'s `model.save(dir)`.
 #
 # ### Keras 3: `model.export` → `tf.saved_model.load` in the scope
 #
@@ -326,9 +423,9 @@ k3_weights = roundtrip.assert_identical_weights(k3_model, loaded.variables)  # s
 print("weights bitwise identical to the model's:", k3_weights, "arrays")
 
 # %% [markdown]
-# The seed calls the function in a distributed manner: `strategy.run` on each batch of a distributed dataset.
-# Each replica gets 8 of the 16 images; `experimental_local_results` returns the 2 per-replica results in replica order,
-# and concatenating them gives the 16 logits back.
+# The seed calls it through `strategy.run` on each batch of a distributed dataset: each replica gets 8 of the 16
+# images, and concatenating the 2 per-replica results (`experimental_local_results`, in replica order) gives the 16
+# logits back.
 
 # %%
 dist_dataset = another_strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x))
@@ -340,9 +437,8 @@ k3_seed = roundtrip.assert_close(reference["keras"], logits, what="logits")
 print("vs the original model:", k3_seed)
 
 # %% [markdown]
-# Outside the scope the same function can also be called directly on the whole batch. *Inside* the scope it cannot:
-# the restored graph refuses a direct call with an error about cross-replica and in-replica contexts. Inside a scope,
-# go through `strategy.run` (or a Keras wrapper such as `TFSMLayer`, whose `predict` does that for you).
+# Outside the scope the function can also be called directly on the whole batch; *inside* it, a direct call fails with
+# an error about cross-replica and in-replica contexts: there, go through `strategy.run`.
 
 # %%
 k3_direct = roundtrip.assert_close(reference["keras"], inference_func(x), what="logits")
@@ -360,8 +456,8 @@ else:
 # %% [markdown]
 # ### Keras 2: `tf_keras` `model.save(dir)` → `tf.saved_model.load` in the scope
 #
-# The same steps on the `tf_keras` SavedModel. It also restores a callable object (`loaded(x)` works), but the seed's
-# route is the signature, whose output is named after the last layer.
+# The same steps on the `tf_keras` SavedModel. It restores a callable object, but the seed's route is the signature,
+# whose output is named after the last layer.
 
 # %%
 with another_strategy.scope():
@@ -380,53 +476,42 @@ print("vs the original tf_keras model:", tfk_seed)
 # %% [markdown]
 # ## Which API when
 #
-# The seed tutorial's rule, "Which API should I use?": to **save** a Keras model, use the Keras API unless you need the
-# extra control of the lower-level `tf.saved_model.save`; to **load**, use `keras.models.load_model` when you want a
-# Keras model back (possible only if you saved one), otherwise `tf.saved_model.load`, which gives an object whose
-# signatures are ConcreteFunctions. The matrix above sharpens it for Keras 3: `keras.models.load_model` reads only
-# `.keras` files (and `load_weights` only weights files), while every SavedModel, whoever wrote it, loads with
-# `tf.saved_model.load` or `keras.layers.TFSMLayer`. Notebook 08 adds what each format keeps: only `.keras`,
-# `.weights.h5` and TF checkpoints give the optimizer back; `model.export` is the smallest and has no optimizer.
-# Notebook 09 adds what survives a crash in the middle of a save, and a preemption.
-# The official guides: [SavedModel](https://www.tensorflow.org/guide/saved_model),
+# The seed tutorial's rule: **save** with the Keras API unless you need the lower-level control of
+# `tf.saved_model.save`; **load** with `keras.models.load_model` to get a Keras model back (only if you saved one),
+# else with `tf.saved_model.load`, whose signatures are ConcreteFunctions. The matrix above sharpens it for Keras 3:
+# `keras.models.load_model` reads `.keras` and legacy `.h5` files, `load_weights` weights files; every SavedModel,
+# whoever wrote it, loads with `tf.saved_model.load` or `keras.layers.TFSMLayer`. The optimizer comes back whole from
+# `.keras`, from `.weights.h5` after `model.optimizer.build`, and from TF checkpoints (08); from a Keras 3 `.h5` only
+# its step count. `model.export` is the smallest and has no optimizer (08); 09 adds crashes mid-save and preemption.
+# Guides: [SavedModel](https://www.tensorflow.org/guide/saved_model),
 # [Keras serialization and saving](https://keras.io/guides/serialization_and_saving/),
 # [tf.function and ConcreteFunctions](https://www.tensorflow.org/guide/function).
 #
 # | goal | save call | load call | scope | see notebook |
 # |---|---|---|---|---|
-# | **keep training** (same or another strategy, any replica count) | `model.save("model.keras")` | `keras.models.load_model("model.keras")`: the compiled model with its optimizer state; built-in layers need none of your code, custom classes must be defined and registered (with `get_config`) in the loading program | load inside the `strategy.scope()` you will train under; save inside or outside a scope | [02](02_keras_save_load.ipynb) (training continues with no strategy, `OneDeviceStrategy`, 1 replica), [06](06_subclassed_models.ipynb) (custom classes), [08](08_save_load_cost.ipynb) (`iterations` restored), matrix above |
-# | **serve without Keras** | `model.export(dir)` | `tf.saved_model.load(dir).signatures["serving_default"]`, a ConcreteFunction | outside a scope, call it directly; loaded inside `strategy.scope()`, call it through `strategy.run` (a direct call there fails) | [03](03_tf_saved_model.ipynb), this notebook (the seed's mix), [08](08_save_load_cost.ipynb) (smallest file, no optimizer) |
-# | **fine-tune inside another model** | Keras 3: `model.export(dir)`; Keras 2: `tf.saved_model.save(tf_keras_model, dir)` | Keras 3: `keras.layers.TFSMLayer(dir, call_endpoint="serving_default", trainable=True)` as a layer; Keras 2: `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)` in a `tf_keras` model | inside `strategy.scope()`: `TFSMLayer` training fails without a strategy; for `hub.KerasLayer`, load the SavedModel inside the scope too | [03](03_tf_saved_model.ipynb) |
-# | **back up during multi-worker training** | `tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=optimizer), dir, max_to_keep=1).save()` on every worker: the chief into the shared dir, the others into temporary dirs. Keras 3 `fit` does not work multi-worker yet ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585)); `tf_keras` `fit` with `tf_keras.callbacks.BackupAndRestore(shared_dir)` does | `checkpoint.restore(tf.train.latest_checkpoint(shared_dir))`; `BackupAndRestore` restores by itself when `fit` starts again | model, optimizer and checkpoint created inside `MultiWorkerMirroredStrategy().scope()` | [07](07_multi_worker.ipynb) (a worker killed, training resumed), [08](08_save_load_cost.ipynb) (checkpoint: faster save than a SavedModel, optimizer restored) |
-# | **during long training runs** (crashes, preemption, big models) | over the last good file: `helpers.atomic_save.save_atomically(model.save, "model.keras")` (a temporary name, `fsync`, one atomic rename; `model.save`, `save_weights`, `ModelCheckpoint` and Keras 3 `BackupAndRestore` write in place and lost the last good model when killed mid-save); or `tf.train.CheckpointManager(checkpoint, dir, max_to_keep=k).save()`, which writes a new name each time; multi-worker: every step through `tf.distribute.experimental.PreemptionCheckpointHandler(resolver, checkpoint, dir).run(step)`, which saves at the next step after a SIGTERM | `keras.models.load_model("model.keras")`; `checkpoint.restore(manager.latest_checkpoint)`; the handler restores in its constructor, so the loop resumes at the step after the saved one | model, optimizer and checkpoint created inside the strategy's scope | [09](09_checkpointing_at_scale.ipynb) (kills during 8 ways to save; preemption with 0 steps redone; at 5e7 parameters checkpoints save at about 0.7 of the disk's write speed, `.keras` loads at about 0.15 of its read speed; async checkpoints still stall training on 2 cores) |
-# | **load on a remote host** (variables on another TF worker) | `tf.saved_model.save(model, path, options=tf.saved_model.SaveOptions(experimental_io_device="/job:localhost"))` | `tf.saved_model.load(path, options=tf.saved_model.LoadOptions(experimental_io_device="/job:localhost"))` | load inside the scope of the strategy whose devices are on the remote worker | [05](05_local_io_device.ipynb) (also: a `.keras` file needs no I/O device; `model.export` ignores `options`) |
+# | **keep training** (same or another strategy, any replica count) | `model.save("model.keras")` | `keras.models.load_model("model.keras")`: the compiled model with its optimizer state; custom classes must be defined and registered (with `get_config`) in the loading program | load inside the `strategy.scope()` you will train under; save inside or outside one | [02](02_keras_save_load.ipynb) (training continues with no strategy, `OneDeviceStrategy`, 1 replica), [06](06_subclassed_models.ipynb) (custom classes), [04](04_mix_and_match.ipynb) (optimizer state bitwise) |
+# | **read a legacy `.h5`** | prefer `.keras`; `model.save("model.h5")` logs a legacy-format warning | `keras.models.load_model("model.h5", compile=False)`, then `compile`: weights bitwise, a fresh optimizer (loaded compiled: no Adam moments and `fit` fails; a `loss="mse"` config does not load) | load and compile inside the `strategy.scope()` you will train under | [04](04_mix_and_match.ipynb) (`tf_keras` cannot read it) |
+# | **serve without Keras** | `model.export(dir)` | `tf.saved_model.load(dir).signatures["serving_default"]`, a ConcreteFunction | outside a scope, call it directly; loaded inside `strategy.scope()`, call it through `strategy.run` (a direct call there fails) | [03](03_tf_saved_model.ipynb), this notebook (the seed's mix), [08](08_save_load_cost.ipynb) (smallest file) |
+# | **fine-tune inside another model** | Keras 3: `model.export(dir)`; Keras 2: `tf.saved_model.save(tf_keras_model, dir)` | Keras 3: `keras.layers.TFSMLayer(dir, call_endpoint="serving_default", trainable=True)`; Keras 2: `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)` in a `tf_keras` model | inside `strategy.scope()` (`TFSMLayer` training fails without a strategy); load the SavedModel for `hub.KerasLayer` there too | [03](03_tf_saved_model.ipynb) |
+# | **back up during multi-worker training** | `tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=optimizer), dir, max_to_keep=1).save()` on every worker: the chief into the shared dir, the others into temporary dirs; or `tf_keras` `fit` with `tf_keras.callbacks.BackupAndRestore(shared_dir)` (Keras 3 `fit` does not work multi-worker yet: [keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585)) | `checkpoint.restore(tf.train.latest_checkpoint(shared_dir))`; `BackupAndRestore` restores when `fit` starts again | model, optimizer and checkpoint created inside `MultiWorkerMirroredStrategy().scope()` | [07](07_multi_worker.ipynb) (a worker killed, training resumed), [08](08_save_load_cost.ipynb) (optimizer restored; faster than a SavedModel at 08's model size; at 5e7 parameters `model.export` was as fast or faster, [09](09_checkpointing_at_scale.ipynb)) |
+# | **during long training runs** (crashes, preemption, big models) | `helpers.atomic_save.save_atomically(model.save, "model.keras")` (temporary name, `fsync`, atomic rename: `model.save`, `save_weights`, `ModelCheckpoint` and Keras 3 `BackupAndRestore` write in place and lost the last good model when killed mid-save); or `tf.train.CheckpointManager(checkpoint, dir, max_to_keep=k).save()` (a new name each time); multi-worker: `tf.distribute.experimental.PreemptionCheckpointHandler(resolver, checkpoint, dir).run(step)` every step: it saves at the next step after a SIGTERM | `keras.models.load_model("model.keras")`; `checkpoint.restore(manager.latest_checkpoint)`; the handler restores in its constructor | model, optimizer and checkpoint created inside the strategy's scope | [09](09_checkpointing_at_scale.ipynb) (kills during 8 ways to save; preemption, 0 steps redone; save and load speed up to 5e7 parameters; async checkpoints still stall training on 2 cores) |
+# | **load on a remote host** (variables on another TF worker) | `tf.saved_model.save(model, path, options=tf.saved_model.SaveOptions(experimental_io_device="/job:localhost"))` | `tf.saved_model.load(path, options=tf.saved_model.LoadOptions(experimental_io_device="/job:localhost"))` | inside the scope of the strategy whose devices are on the remote worker | [05](05_local_io_device.ipynb) (a `.keras` file needs no I/O device; `model.export` ignores `options`) |
 
 # %% [markdown] jp-MarkdownHeadingCollapsed=true
 # ## Going deeper: the warning behind one `ok`
 #
 # `tf_keras` loading Keras 3's `.weights.h5` (an `ok` in the matrix) does not raise, but it logs a warning through
-# `absl`, which the matrix cell silenced. Here we load the file again and collect what it logs, instead of letting the
-# log line (with its timestamp) go to the output:
+# `absl`, which the matrix cell silenced. Loaded again, with the log collected:
 
 # %%
-absl_logger, records = logging.getLogger("absl"), []
-handler = logging.Handler(logging.WARNING)
-handler.emit = records.append  # keep each log record instead of printing it
-absl_logger.setLevel(logging.WARNING)
-absl_logger.addHandler(handler)
-absl_logger.propagate = False
-try:
-    with strategy.scope():
-        tf_keras_load_model(WEIGHTS)
-finally:
-    absl_logger.removeHandler(handler)
-    absl_logger.propagate = True
+with absl_warnings_caught() as records, strategy.scope():
+    tf_keras_load_model(WEIGHTS)
 absl_warnings = [record.getMessage().strip() for record in records]
 print(*absl_warnings, sep="\n")
 
 # %% [markdown]
 # The layer weights load (the predictions in the matrix match); the optimizer state does not, because Keras 3's Adam has
-# 14 variables and `tf_keras`'s 13. A `tf_keras` model that trains on after this load starts with a fresh Adam.
+# 14 variables and `tf_keras`'s 13.
 #
 # ## Exercises
 #
@@ -450,9 +535,8 @@ assert one_replica_weights == 6  # the file holds one copy of each variable, wha
 # %% [markdown]
 # ### Exercise 2: what `tf_keras` gives back for a Keras 3 SavedModel
 #
-# The matrix says `tf_keras.models.load_model` on the Keras 3 export ends in `AttributeError` (no `predict`). Load it
-# outside any scope and look at what you get: its type, and whether its `serving_default` signature still predicts the
-# fixed batch. The solution is in the next cell (hidden: click to show it).
+# Load the Keras 3 export with `tf_keras.models.load_model` outside any scope (the matrix says `AttributeError`: no
+# `predict`). What is its type? Does its `serving_default` signature still predict the fixed batch? The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 2
@@ -472,6 +556,7 @@ assert not hasattr(user_object, "predict")  # a plain SavedModel object, like th
 shutil.rmtree(tmp)  # the temporary artifacts
 EXPECTED = {  # (saver, loader) → result, row by row as printed above
     "keras .save(.keras)": ["ok", "OSError", "OSError", "TypeError", "ValueError"],
+    "keras .save(.h5)": ["ok", "OSError", "OSError", "TypeError", "ValueError"],
     "keras .export(dir)": ["ValueError", "ok", "ok", "AttributeError", "ValueError"],
     "tf.saved_model.save": ["ValueError", "ok", "ok", "AttributeError", "ValueError"],
     "tf_keras .save(dir)": ["ValueError", "ok", "ok", "ok", "ok"],
@@ -486,6 +571,22 @@ else:  # Keras 3.13
     assert "only supports V3 `.keras` files and legacy H5 format files" in refusal
 assert "TFSMLayer" in refusal
 assert "Signature name has to be specified" in str(errors["keras .export(dir)", "hub.KerasLayer"])
+assert "batch_shape" in str(errors["keras .save(.h5)", "tf_keras load_model"])
+assert "This file format is considered legacy" in h5_warning
+# load_weights restores Adam's state only into a built optimizer
+assert unbuilt_warnings == [
+    "Skipping variable loading for optimizer '<name>', because it has 2 variables whereas the saved optimizer has 14 variables."
+]
+assert int(unbuilt.optimizer.iterations.numpy()) == 0 and not built_warnings
+assert optimizer_state == keras_state == 14 and int(built.optimizer.iterations.numpy()) == 20
+# a Keras 3 .h5: weights and step count, not Adam's moments; fit fails; loss="mse" does not load; compile=False does
+assert roundtrip.assert_identical_weights(k3_model, from_h5) == 6 and int(from_h5.optimizer.iterations.numpy()) == 20
+assert len(from_h5.optimizer.variables) == 2
+assert "This optimizer can only be called for the variables it was originally built with" in h5_fit_error
+assert list(mse_errors.values()) == 2 * [
+    "ValueError: Could not deserialize 'keras.metrics.mse' because it is not a KerasSaveable subclass"
+]
+assert mse_weights == 2 and mse_steps == 1
 assert absl_warnings == [
     "Skipping variable loading for optimizer 'Adam', because it has 13 variables whereas the saved optimizer has 14 variables."
 ]
@@ -498,9 +599,12 @@ assert type(user_object).__name__ == "_UserObject"
 assert not tmp.exists()
 print("✓ each saver's own loader works: .keras → keras.load_model, tf_keras SavedModel → tf_keras.load_model")
 print("✓ tf.saved_model.load and TFSMLayer read every SavedModel (Keras 3 export, tf.saved_model.save, tf_keras)")
-print("✓ Keras 3 load_model refuses SavedModels (pointing at TFSMLayer); tf_keras can't revive Keras 3 ones;")
-print("  hub.KerasLayer with its defaults reads only the tf_keras SavedModel")
+print("✓ Keras 3 load_model reads .keras and .h5, refuses SavedModels (pointing at TFSMLayer); tf_keras can't revive")
+print("  Keras 3 ones; hub.KerasLayer with its defaults reads only the tf_keras SavedModel")
 print("✓ Keras 3 .weights.h5 loads into the same architecture in Keras 3 and in tf_keras (which skips the Adam state)")
+print("✓ load_weights restores Adam's state bitwise only after optimizer.build; unbuilt: a warning, iterations 0")
+print("✓ Keras 3 .h5: weights bitwise and iterations, no Adam moments, fit fails; loss='mse' does not load;")
+print("  compile=False + compile gives a model that trains")
 print("✓ seed's mix: export / tf_keras save → tf.saved_model.load in a MirroredStrategy scope → strategy.run:")
 print("  weights bitwise identical, predictions equal up to float32 rounding; signatures are ConcreteFunctions")
 print("✓ a loaded signature called directly inside the scope fails; outside the scope it works")
