@@ -69,6 +69,7 @@ __all__ = [
     "check_repeats",
     "dense_width",
     "build_model",
+    "write_async",
     "error_summary",
     "evict",
     "cached_fraction",
@@ -152,10 +153,12 @@ SAVE_NOTE = (
 )
 ASYNC_NOTE = (
     "Keras 3 + TF: a second asynchronous write through the same tf.train.Checkpoint of a Keras model raises "
-    "ValueError (KerasVariable._copy_trackable_to_cpu creates a new tf.Variable inside a tf.function on every call); "
-    "'Checkpoint async' therefore creates a fresh tf.train.Checkpoint(model=, optimizer=) for every write (its copy "
-    "function is traced again each time, and each one leaves a background thread, registered with atexit, until "
-    "the program ends)."
+    "ValueError (KerasVariable._copy_trackable_to_cpu creates a new tf.Variable inside a tf.function on every call). "
+    "A fresh tf.train.Checkpoint per write works, but each one keeps its background thread and a copy of every "
+    "variable (two tf.Variables per Keras variable) alive until the program ends (atexit holds it). 'Checkpoint "
+    "async' and the stall loop therefore reuse one tf.train.Checkpoint per model and run each asynchronous write "
+    "with tf.config.run_functions_eagerly(True) (write_async): the copy runs eagerly, where creating variables is "
+    "allowed, and replaces the previous copies; one background thread per Checkpoint, one set of copies."
 )
 
 
@@ -495,15 +498,37 @@ class _Case:
     target: Any
     strategy: Any
     shard_bytes: int
+    reused: Any = None  # the one tf.train.Checkpoint of ``model`` that every asynchronous write goes through
 
     def scope(self):
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def async_checkpoint(self):
+        if self.reused is None:
+            self.reused = _checkpoint(self.model)
+        return self.reused
+
 
 
 def _checkpoint(model):
     import tensorflow as tf
 
     return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+
+
+def write_async(checkpoint, prefix: str, options=None):
+    """An asynchronous ``checkpoint.write(prefix)`` that works again and again through the same ``checkpoint`` of a
+    Keras 3 model (see :data:`ASYNC_NOTE`): the copy of the variables runs eagerly, then the write continues in the
+    checkpoint's one background thread. Waits for the previous write of ``checkpoint`` first, as ``write`` does."""
+    import tensorflow as tf
+
+    options = options or tf.train.CheckpointOptions(enable_async=True)
+    eager = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        return checkpoint.write(prefix, options=options)
+    finally:
+        tf.config.run_functions_eagerly(eager)
 
 
 def _save(fmt: str, case: _Case, folder: Path) -> Callable[[], None] | None:
@@ -524,8 +549,8 @@ def _save(fmt: str, case: _Case, folder: Path) -> Callable[[], None] | None:
     elif fmt == "CheckpointManager":
         tf.train.CheckpointManager(_checkpoint(m), str(folder), max_to_keep=1).save()
     elif fmt == "Checkpoint async":
-        checkpoint = _checkpoint(m)  # a fresh one per write: see ASYNC_NOTE
-        checkpoint.write(str(folder / "ckpt"), options=tf.train.CheckpointOptions(enable_async=True))
+        checkpoint = case.async_checkpoint()  # one per model, reused by every write: see ASYNC_NOTE
+        write_async(checkpoint, str(folder / "ckpt"))
         return checkpoint.sync
     elif fmt == "Checkpoint sharded":
         policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=case.shard_bytes)
@@ -683,9 +708,9 @@ def _measure_stall(case: _Case, work: Path, checkpoints: int, log: Callable[[str
     start = time.perf_counter()
     sync_write(work / "warm-sync")  # also the write time that sets K
     write_s = time.perf_counter() - start
-    warm = _checkpoint(model)
-    warm.write(str(work / "warm-async"), options=async_options)
-    warm.sync()
+    reused = case.async_checkpoint()  # one per model, reused by every asynchronous write: see ASYNC_NOTE
+    write_async(reused, str(work / "warm-async"), async_options)
+    reused.sync()
     k = min(200, max(3, math.ceil(3 * write_s / step_s)))
 
     def phase(kind: str) -> tuple[list[float], list[float]]:
@@ -700,10 +725,9 @@ def _measure_stall(case: _Case, work: Path, checkpoints: int, log: Callable[[str
             if kind == "sync":
                 sync_write(work / f"phase-{c}")
             elif kind == "async":
-                if pending is not None:  # one write at a time, as one reused Checkpoint would do
-                    pending.sync()
-                pending = _checkpoint(model)  # a fresh one per write: see ASYNC_NOTE
-                pending.write(str(work / f"phase-{c}"), options=async_options)
+                pending = reused
+                pending.sync()  # one write at a time (write_async would wait for the previous one anyway)
+                write_async(reused, str(work / f"phase-{c}"), async_options)
             calls.append(time.perf_counter() - start)
             for _ in range(k):
                 step()
@@ -911,7 +935,7 @@ def run(
                 _add_ratios(row, disk)
             results.rows.extend([raw_row, *size_rows])
         results.meta["wall_s"] = round(time.perf_counter() - started, 1)
-        results.meta["threads_at_end"] = threading.active_count()  # each fresh async Checkpoint leaves one behind
+        results.meta["threads_at_end"] = threading.active_count()  # one per async Checkpoint ever written through
         if sys.platform.startswith("linux"):
             import resource
 
