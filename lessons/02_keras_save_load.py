@@ -15,7 +15,9 @@
 #
 # - saving a model trained under `MirroredStrategy` to one `.keras` file, and what that file holds
 # - loading it with no strategy and training on **without** calling `compile` again
-# - loading it under `OneDeviceStrategy` and under a `MirroredStrategy` with another replica count
+# - loading it under `OneDeviceStrategy`, and under a `MirroredStrategy` with fewer replicas (1) or more (4, in a new
+#   process), where every batch must split evenly between the replicas
+# - what goes wrong when a model loaded *outside* `strategy.scope()` is trained under the strategy, and the fix
 # - how to check a round trip: weights and optimizer state (bitwise, by position), predictions (up to float32 rounding), and the continued loss curve
 # - the seed tutorial's Keras 2 SavedModel directory through `tf_keras`, and why Keras 3's `model.save('a_directory')` raises
 #
@@ -71,6 +73,7 @@ print("replicas:", len(replica_devices))
 
 # %%
 import shutil
+import signal
 import tempfile
 import zipfile
 from pathlib import Path
@@ -79,7 +82,7 @@ import keras
 import numpy as np
 import tf_keras
 
-from helpers import data, mnist_prep, models, plots, roundtrip
+from helpers import data, mnist_prep, models, plots, processes, roundtrip
 
 # %matplotlib inline
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
@@ -93,7 +96,8 @@ print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or buil
 # The seed tutorial's model and pipeline (notebook 01 builds them step by step; here they come from `helpers`): the
 # model is created and compiled inside `strategy.scope()`, the training set is repeated so that `steps_per_epoch` can
 # cut it into short epochs. 5 epochs of 40 steps = 200 steps of a global batch of 128 (64 per replica). Each epoch's
-# `loss` is the mean over its 40 steps: those 5 numbers are the loss curve of the original run.
+# `loss` is the mean over its 40 steps: those 5 numbers are the loss curve of the original run. A fixed batch of 128
+# test images is then the probe for every round trip below.
 
 # %%
 strategy = tf.distribute.MirroredStrategy(replica_devices)
@@ -110,24 +114,22 @@ original_losses = history.history["loss"]
 assert original_losses[-1] < original_losses[0] / 2  # the original run learned
 print("optimizer steps taken:", int(model.optimizer.iterations.numpy()))
 
-# %% [markdown]
-# A fixed batch of 128 test images is the probe for every round trip below.
-
-# %%
-x_probe, y_probe = next(iter(eval_dataset))
-print("probe batch:", tuple(x_probe.shape))
+x_probe, y_probe = next(iter(eval_dataset))  # the probe for every round trip below
+print("probe batch of test images:", tuple(x_probe.shape))
 
 # %% [markdown]
 # ## Save to a `.keras` file
 #
-# One call, outside any scope. A temporary folder holds everything this notebook writes; paths are printed relative to
-# it. A `.keras` file is a zip archive: `config.json` describes the architecture and how the model was compiled,
+# One call, outside any scope. A temporary folder holds everything this notebook writes, and is its working folder
+# from here on (a script in section 3 is written there); paths are printed relative to it. A `.keras` file is a zip archive: `config.json` describes the architecture and how the model was compiled,
 # `model.weights.h5` holds the layer weights **and** the optimizer's variables, `metadata.json` the Keras version (the
 # section "Going deeper: inside the `.keras` file" at the end opens them). The Keras guide
 # [Save, serialize, and export models](https://keras.io/guides/serialization_and_saving/) describes the format.
 
 # %%
 tmp = Path(tempfile.mkdtemp())
+notebook_dir = Path.cwd()
+os.chdir(tmp)
 keras_path = tmp / "mnist_cnn.keras"
 model.save(keras_path)
 saved_weights = model.get_weights()  # the saved state: the original model trains on later
@@ -171,11 +173,16 @@ def check_round_trip(restored):
 #
 # `keras.models.load_model` rebuilds the model from `config.json`, compiles it from the saved compile settings and loads
 # the weights and optimizer variables. Outside any scope the variables are plain (not mirrored) variables on the
-# default device.
+# default device, and the model trains under TensorFlow's default strategy (`model.distribute_strategy`): one device,
+# one replica.
 
 # %%
 plain = keras.models.load_model(keras_path)
-print("kernel variable:", type(model.layers[0].kernel.value).__name__, "→", type(plain.layers[0].kernel.value).__name__)
+kernel = plain.layers[0].kernel.value
+print("kernel variable:", type(model.layers[0].kernel.value).__name__, "→", type(kernel).__name__)
+plain_strategy = plain.distribute_strategy
+print("on", kernel.device.split("/")[-1], "| fit runs under", type(plain_strategy).__name__, end=" ")
+print("with", plain_strategy.num_replicas_in_sync, "replica")
 weights_plain, diff_plain = check_round_trip(plain)
 
 # %% [markdown]
@@ -200,6 +207,8 @@ print("every moment holds trained (nonzero) values:", moments_trained)
 # To compare the continued runs step by step, every one of them must train on the same batches in the same order:
 # `continue_dataset` is 80 batches of the training set, read once and cached in memory (the section "Going deeper: why
 # the continued runs read cached batches" shows why `train_dataset` itself would not do).
+#
+# No `compile()` call: the loaded model already has its optimizer, loss and metrics, so `fit` just goes on.
 
 # %%
 CONTINUE_EPOCHS = 2
@@ -207,24 +216,22 @@ continue_dataset = train_dataset.take(CONTINUE_EPOCHS * STEPS).cache()
 print("cached batches:", sum(1 for _ in continue_dataset))  # this full pass fills the cache
 continue_dataset = continue_dataset.repeat()  # fit(steps_per_epoch=...) then never runs out
 
-# %% [markdown]
-# No `compile()` call: the loaded model already has its optimizer, loss and metrics, so `fit` just goes on.
-
-# %%
 plain_losses = plain.fit(continue_dataset, epochs=CONTINUE_EPOCHS, steps_per_epoch=STEPS, verbose=2).history["loss"]
 print("optimizer steps now:", int(plain.optimizer.iterations.numpy()))
 
 # %% [markdown]
 # ## 2. Restore under `OneDeviceStrategy`
 #
-# Load inside the strategy's scope so the variables are created on its device; `fit` then runs under that strategy.
+# Load inside the strategy's scope so the variables are created on its device; the model keeps that strategy as its
+# `distribute_strategy`, and `fit` runs under it.
 
 # %%
 one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
 with one_device.scope():
     on_one_device = keras.models.load_model(keras_path)
 kernel = on_one_device.layers[0].kernel.value
-print("kernel variable:", type(kernel).__name__, "on", kernel.device.split("/")[-1])
+print("kernel variable:", type(kernel).__name__, "on", kernel.device.split("/")[-1], end=" ")
+print("| fit runs under", type(on_one_device.distribute_strategy).__name__)
 weights_one_device, diff_one_device = check_round_trip(on_one_device)
 one_device_losses = on_one_device.fit(
     continue_dataset, epochs=CONTINUE_EPOCHS, steps_per_epoch=STEPS, verbose=2
@@ -233,8 +240,9 @@ one_device_losses = on_one_device.fit(
 # %% [markdown]
 # ## 3. Restore under a strategy with a different replica count
 #
-# Saved from 2 replicas, loaded into a `MirroredStrategy` over 1 device. The file holds one copy of each variable,
-# not one per replica, so the replica count at load time is free.
+# The file holds one copy of each variable, not one per replica (the section "Going deeper: inside the `.keras` file"
+# counts them), so it loads under another number of replicas than it was saved with. First fewer: a `MirroredStrategy`
+# over 1 device.
 
 # %%
 mirrored_1 = tf.distribute.MirroredStrategy(replica_devices[:1])
@@ -249,10 +257,191 @@ one_replica_losses = on_1_replica.fit(
 ).history["loss"]
 
 # %% [markdown]
+# ### More replicas than at save time: 4, in a new process
+#
+# This notebook's CPU is split into 2 logical devices, and the split cannot change once TensorFlow runs (notebook 01
+# shows the error). For 4 replicas the script below runs in a new Python process, which splits its CPU into 4 with
+# the same `devices.use_cpu_replicas` call before anything else touches TensorFlow, loads the `.keras` file inside a
+# 4-replica `MirroredStrategy`, and trains on. It keeps the global batch of 128, so each replica now gets 32 images
+# per step instead of 64.
+#
+# The training images for the script are the first 40 cached batches of `continue_dataset` and 5 images more: 5125
+# images, like most data sets not a multiple of the global batch. A plain `batch(128)` therefore ends with a batch of
+# 5, which the strategy splits as (2, 2, 1, 0): one replica gets no image at all. The script calls
+# `batch(128, drop_remainder=True)`, which drops that last batch; with `--keep-last-batch` it keeps it, to show what
+# happens then.
+
+# %%
+# %%writefile on_more_replicas.py
+"""Load a .keras file into a MirroredStrategy over N logical CPUs and train on (notebook 02)."""
+
+import argparse
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from helpers import devices, roundtrip
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("model", help="the .keras file")
+parser.add_argument("data", help=".npz with training images and labels, and a probe batch")
+parser.add_argument("--replicas", type=int, default=4)
+parser.add_argument("--keep-last-batch", action="store_true", help="keep a last batch smaller than the global batch")
+parser.add_argument("--out", help=".npz to write the loaded weights and optimizer state, predictions and losses to")
+args = parser.parse_args()
+
+devices.use_cpu_replicas(args.replicas)  # a new process: split the CPU before TensorFlow starts
+strategy = tf.distribute.MirroredStrategy(devices.replica_devices())
+GLOBAL_BATCH = 128  # as when the model was saved; per replica: 128 / N
+print("replicas in sync:", strategy.num_replicas_in_sync)
+
+with strategy.scope():  # load inside the scope you will train under
+    model = keras.models.load_model(args.model)
+kernel = model.layers[0].kernel.value
+print("kernel variable:", type(kernel).__name__, "with", len(kernel.values), "components")
+loaded_weights = model.get_weights()
+loaded_optimizer = [v.numpy() for v in model.optimizer.variables]
+steps_before = int(model.optimizer.iterations.numpy())
+
+data = np.load(args.data)
+train = tf.data.Dataset.from_tensor_slices((data["images"], data["labels"]))
+train = train.batch(GLOBAL_BATCH, drop_remainder=not args.keep_last_batch)
+per_replica = [images.values for images, _ in strategy.experimental_distribute_dataset(train)]
+print(f"{len(data['images'])} images, {len(per_replica)} batches per epoch")
+print("first batch, per replica:", [tuple(x.shape) for x in per_replica[0]])
+print("images per replica in the last batch:", tuple(int(x.shape[0]) for x in per_replica[-1]))
+
+logits = model.predict(data["probe"], batch_size=GLOBAL_BATCH, verbose=0)  # the probe batch, split N ways
+print("predictions on the probe batch:", logits.shape, "| training 2 epochs ...")
+losses = model.fit(train, epochs=2, verbose=0).history["loss"]  # 2 passes over the same batches
+print("optimizer steps:", steps_before, "→", int(model.optimizer.iterations.numpy()))
+print("loss per epoch:", roundtrip.approx(losses))
+if args.out:
+    weights = {f"weight_{i}": w for i, w in enumerate(loaded_weights)}
+    optimizer = {f"optimizer_{i}": v for i, v in enumerate(loaded_optimizer)}
+    np.savez(args.out, logits=logits, losses=losses, **weights, **optimizer)
+
+# %% [markdown]
+# The notebook writes the training images and the probe batch to a file, then runs the script twice at the same time,
+# as two processes in a `ProcessGroup` (leaving its `with` block stops and reaps both, even if a cell fails): once as
+# written, once with `--keep-last-batch`. The first writes what it loaded and computed to `on_4_replicas.npz`, which
+# the notebook compares with the model saved here: weights and optimizer state bitwise, the predictions on the probe
+# batch with this notebook's 2-replica ones (up to float32 rounding: 4 × 32 images add in another order than 2 × 64).
+
+# %%
+batches = list(continue_dataset.take(STEPS + 1).as_numpy_iterator())  # the first 41 cached batches
+n_images = STEPS * len(x_probe) + 5  # 40 batches of 128, and 5 images more
+images, labels = (np.concatenate(parts)[:n_images] for parts in zip(*batches, strict=True))
+np.savez("on_more_replicas_data.npz", images=images, labels=labels, probe=x_probe.numpy())
+
+script = ["on_more_replicas.py", keras_path.name, "on_more_replicas_data.npz"]
+unbuffered = {"PYTHONUNBUFFERED": "1"}  # every printed line reaches the log, even if the process aborts
+with processes.ProcessGroup() as group:
+    group.python([*script, "--out", "on_4_replicas.npz"], env=unbuffered, log="dropped.log", err_log="dropped.err")
+    group.python([*script, "--keep-last-batch"], env=unbuffered, log="kept.log", err_log="kept.err")
+    dropped_code, kept_code = group.wait(timeout=300)
+assert None not in (dropped_code, kept_code), "a script did not finish within 300 s"
+
+dropped_log, kept_log = processes.read_log("dropped.log"), processes.read_log("kept.log")
+print("-- as written (drop_remainder=True): exit code", dropped_code)
+print(dropped_log, end="")
+kept_signal = signal.Signals(-kept_code).name if kept_code < 0 else "no signal"
+print("-- with --keep-last-batch: exit code", kept_code, f"({kept_signal})")
+print(kept_log, end="")
+kept_errors = [
+    line.split("] ", 1)[-1] for line in processes.read_log("kept.err").splitlines() if "Check failed" in line
+]
+print("its error output:", *kept_errors[:1])
+
+# %%
+on_4 = np.load("on_4_replicas.npz")
+weights_4_replicas = roundtrip.assert_identical_weights(saved_weights, [on_4[f"weight_{i}"] for i in range(6)])
+optimizer_4_replicas = [on_4[f"optimizer_{i}"] for i in range(len(model.optimizer.variables))]
+same_optimizer_4 = all(
+    np.array_equal(a, b) for a, b in zip(roundtrip.optimizer_state(model), optimizer_4_replicas, strict=True)
+)
+logits_2_replicas = model.predict(x_probe, batch_size=len(x_probe), verbose=0)  # 2 × 64 probe images
+diff_4_replicas = roundtrip.assert_close(logits_2_replicas, on_4["logits"], what="predictions")
+losses_4_replicas = on_4["losses"].tolist()
+print(f"weights: {weights_4_replicas} arrays, bitwise identical to the saved ones")
+print(f"optimizer state: {len(optimizer_4_replicas)} variables, bitwise identical by position: {same_optimizer_4}")
+print(f"predictions, 4 replicas × 32 against 2 × 64: {diff_4_replicas}")
+print(
+    "loss per epoch on 4 replicas:",
+    roundtrip.approx(losses_4_replicas),
+    "| falls:",
+    losses_4_replicas[1] < losses_4_replicas[0],
+)
+
+# %% [markdown]
+# The 4-replica process loaded the same bits, predicted the same logits up to float32 rounding, and trained on from the
+# saved optimizer state: 200 steps → 280, and the loss of its second pass over the same 40 batches is lower than that
+# of the first ("Did training really continue?" below compares its first epoch with this notebook's).
+#
+# The process that kept the last batch of 5 images died inside `fit`: TensorFlow's C++ code failed a check
+# (`Check failed: ...` on its error output) and aborted the whole process (`SIGABRT`). There is no Python exception
+# to catch, nothing after `fit` ran, and whatever the process had not saved was lost. Its only difference from the
+# first run is that last batch, which left one of the 4 replicas with no image. Drop it with
+# `batch(..., drop_remainder=True)`, as the script does, or use a number of examples that is a multiple of the global
+# batch.
+#
+# ## 4. Load inside the scope you will train under
+#
+# A model remembers the strategy whose scope it was created or loaded in (`model.distribute_strategy`, as sections 1
+# and 2 printed). One loaded outside any scope remembers none: it uses whichever strategy is current when `fit` runs.
+# With no scope around `fit` that is the default strategy, and it trains on one device, as `plain` did in section 1.
+# Inside `with strategy.scope():` it is the `MirroredStrategy`, which updates each variable on every replica and
+# starts by asserting that the variable is mirrored
+# ([`MirroredExtended._update`](https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/distribute/mirrored_strategy.py)).
+# These variables are plain, so `fit` fails before its first step, with an `AssertionError` that has no message:
+
+# %%
+outside = keras.models.load_model(keras_path)  # loaded outside any scope
+print("loaded outside the scope:", type(outside.layers[0].kernel.value).__name__, end=" | ")
+with strategy.scope():
+    print("fit would run under", type(outside.distribute_strategy).__name__)
+    try:
+        outside.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
+    except AssertionError as err:
+        outside_error = type(err).__name__ + (f": {err}" if str(err) else " (no message)")
+        print("fit inside strategy.scope():", outside_error)
+    else:
+        raise AssertionError("expected fit to fail on plain variables under MirroredStrategy")
+outside_steps = int(outside.optimizer.iterations.numpy())
+outside_unchanged = roundtrip.assert_identical_weights(saved_weights, outside)
+print(f"no step taken: iterations = {outside_steps}, weights: {outside_unchanged} arrays still the saved ones")
+try:  # the failed fit left this model object unusable, even outside the scope: load it again
+    outside.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
+except ValueError as err:
+    outside_retry_error = f"{type(err).__name__}: {err}"
+    print("fit again, outside the scope:", outside_retry_error)
+else:
+    raise AssertionError("expected the failed model to stay broken")
+
+with strategy.scope():  # the fix: load inside the scope
+    inside = keras.models.load_model(keras_path)
+inside_kernel = inside.layers[0].kernel.value
+print(
+    "loaded inside the scope:", type(inside_kernel).__name__, "with", len(inside_kernel.values), "components", end=" | "
+)
+print(
+    "fit runs under",
+    type(inside.distribute_strategy).__name__,
+    "with",
+    inside.distribute_strategy.num_replicas_in_sync,
+    "replicas",
+)
+inside.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
+inside_steps = int(inside.optimizer.iterations.numpy())
+print("fit inside strategy.scope(): iterations", TRAINED_STEPS, "→", inside_steps)
+
+# %% [markdown]
 # ## Did training really continue?
 #
 # As a reference, the original model itself now trains on, in-process, on the same cached batches. If the save kept
-# everything, each restored copy follows that curve.
+# everything, each restored copy follows that curve. The 4-replica process trained twice on the first 40 of those
+# batches, so only its first epoch is on this curve.
 
 # %%
 reference_losses = model.fit(continue_dataset, epochs=CONTINUE_EPOCHS, steps_per_epoch=STEPS, verbose=2).history["loss"]
@@ -261,28 +450,28 @@ continued = {
     "no strategy": plain_losses,
     "OneDeviceStrategy": one_device_losses,
     "Mirrored, 1 replica": one_replica_losses,
+    "Mirrored, 4 replicas": losses_4_replicas[:1],  # its first epoch: the same 40 batches
 }
 curve_checks = {
-    name: roundtrip.assert_close(reference_losses, losses, rtol=roundtrip.CURVE_RTOL, what="loss curves")
+    name: roundtrip.assert_close(reference_losses[: len(losses)], losses, rtol=roundtrip.CURVE_RTOL, what="loss curves")
     for name, losses in continued.items()
 }
 for losses in (*continued.values(), reference_losses):  # near the saved run's last loss, not back at ≈ 2.3
     assert abs(losses[0] - original_losses[-1]) < 0.1 < original_losses[0] - losses[0]
-print("original run (2 replicas): ", roundtrip.approx(original_losses))
-print("continued in-process:      ", roundtrip.approx(reference_losses))
+print("original run (2 replicas):     ", roundtrip.approx(original_losses))
+print("continued in-process:          ", roundtrip.approx(reference_losses))
 for name, losses in continued.items():
     gap = roundtrip.approx(curve_checks[name].max_abs_diff, 6)
-    print(f"restored, {name + ':':<17}", roundtrip.approx(losses), "| max gap:", gap)
+    print(f"restored, {name + ':':<21}", roundtrip.approx(losses), "| max gap:", gap)
 print(f"every restored curve is within roundtrip.CURVE_RTOL = {roundtrip.CURVE_RTOL:g} of the in-process one")
 
-# %%
 steps_before = np.arange(1, EPOCHS + 1) * STEPS
 steps_after = TRAINED_STEPS + np.arange(1, CONTINUE_EPOCHS + 1) * STEPS
 curves = {
     "original run (Mirrored, 2 replicas)": (steps_before, original_losses),
     "original, continued in-process": (steps_after, reference_losses),
 }
-curves.update({f"restored, {name}": (steps_after, losses) for name, losses in continued.items()})
+curves.update({f"restored, {name}": (steps_after[: len(losses)], losses) for name, losses in continued.items()})
 plots.loss_curves(curves, title="Mean loss per 40-step epoch: the restored copies carry on the curve")
 
 # %% [markdown]
@@ -347,7 +536,9 @@ print("anything written?", (tmp / "a_directory").exists())
 # %% [markdown] jp-MarkdownHeadingCollapsed=true
 # ## Going deeper: inside the `.keras` file
 #
-# Open the zip: `config.json` holds the architecture and a `compile_config`, `metadata.json` the Keras version.
+# Open the zip: `config.json` holds the architecture and a `compile_config`, `metadata.json` the Keras version, and
+# `model.weights.h5` is an HDF5 file with one group for the layers and one for the optimizer (and `vars`, empty for
+# this model). Count the arrays in each:
 
 # %%
 import json
@@ -365,11 +556,7 @@ print("compile_config keys:", list(config["compile_config"]))
 print("optimizer:", config["compile_config"]["optimizer"]["class_name"])
 print("saved with Keras", metadata["keras_version"])
 
-# %% [markdown]
-# `model.weights.h5` is an HDF5 file: one group for the layers, one for the optimizer. Count the arrays in each:
 
-
-# %%
 def count_arrays(group):
     return sum(1 if isinstance(item, h5py.Dataset) else count_arrays(item) for item in group.values())
 
@@ -382,8 +569,9 @@ print("arrays per group:", arrays_per_group)
 print("optimizer variables in the model:", len(model.optimizer.variables))
 
 # %% [markdown]
-# The `optimizer` group holds as many arrays as the live optimizer has variables: the step counter, the learning rate,
-# and Adam's two moments for each of the 6 weight arrays (3 kernels, 3 biases): 2 + 2 × 6 = 14.
+# The `layers` group holds the model's 6 weight arrays (3 kernels, 3 biases) once, not once per replica. The
+# `optimizer` group holds as many arrays as the live optimizer has variables: the step counter, the learning rate, and
+# Adam's two moments for each of the 6 weight arrays: 2 + 2 × 6 = 14.
 #
 # ## Going deeper: why the continued runs read cached batches
 #
@@ -396,37 +584,20 @@ print("first labels, iterator 1:", first_labels[0])
 print("first labels, iterator 2:", first_labels[1])
 
 # %% [markdown]
-# Each `fit` call starts a new iterator, so four `fit` calls on `train_dataset` would see four different sequences of
-# batches, and their losses would differ by more than rounding. `take(80).cache()` reads 80 batches once; every later
+# `fit` reads its dataset through an iterator too, so `fit` calls on `train_dataset` would train on different batches
+# and their loss curves could not be compared step by step. `take(80).cache()` reads 80 batches once; every later
 # pass reads the cache in the same order.
 #
 # ## Exercises
 
 # %% [markdown]
-# ### Exercise 1: load under the saving run's replica count
-#
-# Load `keras_path` under a new `tf.distribute.MirroredStrategy(replica_devices)` (2 replicas, as when it was saved).
-# How many components does the first kernel variable have, and are the weights still `saved_weights`? The solution is in the next cell (hidden: click to show it).
-
-# %% cellView="form" jupyter={"source_hidden": true}
-# @title Solution to exercise 1
-mirrored_2 = tf.distribute.MirroredStrategy(replica_devices)
-with mirrored_2.scope():
-    on_2_replicas = keras.models.load_model(keras_path)
-kernel_2 = on_2_replicas.layers[0].kernel.value
-print("kernel variable:", type(kernel_2).__name__, "with", len(kernel_2.values), "component(s)")
-n_equal = roundtrip.assert_identical_weights(saved_weights, on_2_replicas)
-print(f"weights: {n_equal} arrays, bitwise identical to the saved ones")
-assert len(kernel_2.values) == mirrored_2.num_replicas_in_sync == 2
-
-# %% [markdown]
-# ### Exercise 2: save inside the scope
+# ### Exercise 1: save inside the scope
 #
 # Call `model.save(...)` inside `with strategy.scope():` to a new `.keras` path, then load it with no strategy. Does
 # the archive hold the same files, and are the weights the model's? The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
-# @title Solution to exercise 2
+# @title Solution to exercise 1
 with strategy.scope():
     model.save(tmp / "saved_in_scope.keras")
 in_scope = keras.models.load_model(tmp / "saved_in_scope.keras")
@@ -438,13 +609,13 @@ print(f"weights: {weights_in_scope} arrays, bitwise identical")
 assert in_scope_members == members
 
 # %% [markdown]
-# ### Exercise 3: load without the compile settings
+# ### Exercise 2: load without the compile settings
 #
 # `keras.models.load_model(keras_path, compile=False)` skips the saved compile settings. Call `fit` on that model for
 # one step: what happens? The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
-# @title Solution to exercise 3
+# @title Solution to exercise 2
 uncompiled = keras.models.load_model(keras_path, compile=False)
 try:
     uncompiled.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
@@ -456,13 +627,39 @@ else:
 assert "compile()" in uncompiled_error
 
 # %% [markdown]
+# ### Exercise 3: compile inside the scope instead?
+#
+# Load `keras_path` outside any scope again, as in section 4, then call `compile` with a new `keras.optimizers.Adam()`
+# and the same loss **inside** `with strategy.scope():`, and `fit` one step there. Does compiling under the scope make
+# the model trainable on 2 replicas? The solution is in the next cell (hidden: click to show it).
+
+# %% cellView="form" jupyter={"source_hidden": true}
+# @title Solution to exercise 3
+recompiled = keras.models.load_model(keras_path)  # outside any scope: plain variables
+with strategy.scope():
+    recompiled.compile(
+        optimizer=keras.optimizers.Adam(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    try:
+        recompiled.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
+    except ValueError as err:
+        recompile_error = f"{type(err).__name__}: {err}"
+        print(recompile_error)
+    else:
+        raise AssertionError("expected fit to refuse the plain variables")
+print("kernel variable:", type(recompiled.layers[0].kernel.value).__name__, "(compile does not re-create variables)")
+assert "must only be passed a variable created in this tf.distribute.Strategy.scope()" in recompile_error
+
+# %% [markdown]
 # ## What we verified
 
 # %%
+os.chdir(notebook_dir)
 shutil.rmtree(tmp)
 assert strategy.num_replicas_in_sync == 2 and mirrored_1.num_replicas_in_sync == 1
 assert members == ["metadata.json", "config.json", "model.weights.h5"]
 assert {"class_name", "config", "compile_config"} <= set(config)
+assert arrays_per_group["layers"] == len(saved_weights) == 6  # one copy per weight, not one per replica
 assert arrays_per_group["optimizer"] == len(model.optimizer.variables) == 14
 assert {kind: len(pairs) for kind, pairs in kinds.items()} == {
     "iteration": 1,
@@ -471,25 +668,38 @@ assert {kind: len(pairs) for kind, pairs in kinds.items()} == {
     "velocity": 6,
 }
 assert all(np.array_equal(a, b) for pairs in kinds.values() for a, b in pairs) and moments_trained
-for n_weights in (weights_plain, weights_one_device, weights_1_replica, weights_k2):
+for n_weights in (weights_plain, weights_one_device, weights_1_replica, weights_4_replicas, weights_k2):
     assert n_weights == len(model.get_weights()) == 6  # every array compared, bitwise
-for diff in (diff_plain, diff_one_device, diff_1_replica, diff_k2):
+assert same_optimizer_4 and len(optimizer_4_replicas) == 14
+for diff in (diff_plain, diff_one_device, diff_1_replica, diff_4_replicas, diff_k2):
     assert diff.rtol == roundtrip.RTOL and diff.max_abs_diff <= diff.tolerance
+assert type(plain_strategy).__name__ == "_DefaultDistributionStrategy" and plain_strategy.num_replicas_in_sync == 1
+assert on_one_device.distribute_strategy is one_device and on_1_replica.distribute_strategy is mirrored_1
+assert dropped_code == 0 and losses_4_replicas[1] < losses_4_replicas[0]
+assert "first batch, per replica: [(32, 28, 28, 1), (32, 28, 28, 1), (32, 28, 28, 1), (32, 28, 28, 1)]" in dropped_log
+assert "optimizer steps: 200 → 280" in dropped_log and "last batch: (2, 2, 1, 0)" in kept_log
+assert kept_code == -signal.SIGABRT and kept_errors and "Check failed" in kept_errors[0]
 assert first_labels[0] != first_labels[1]
 assert all(
     check.rtol == roundtrip.CURVE_RTOL and check.max_abs_diff <= check.tolerance for check in curve_checks.values()
 )
 assert int(plain.optimizer.iterations.numpy()) == TRAINED_STEPS + CONTINUE_EPOCHS * STEPS
+assert outside_error == "AssertionError (no message)" and outside_steps == TRAINED_STEPS and outside_unchanged == 6
+assert "Creating variables on a non-first call" in outside_retry_error
+assert inside.distribute_strategy is strategy and len(inside_kernel.values) == 2 and inside_steps == TRAINED_STEPS + 1
 assert "Invalid filepath extension" in dir_error
 assert k2_iterations == (STEPS, 0) and k2_after_one_step == 1
-print("✓ a .keras file is a zip of config.json (architecture + compile config), model.weights.h5, metadata.json")
-print(
-    "✓ saved under 2 replicas, loaded with no strategy, OneDeviceStrategy and Mirrored(1): weights bitwise identical,"
-)
-print("  predictions equal up to float32 rounding")
+print("✓ a .keras file is a zip of config.json (architecture + compile config), model.weights.h5, metadata.json;")
+print("  it holds each weight once, not once per replica")
+print("✓ saved under 2 replicas, loaded with no strategy, OneDeviceStrategy, Mirrored(1) and, in a new process,")
+print("  Mirrored(4): weights and optimizer state bitwise identical, predictions equal up to float32 rounding")
 print("✓ optimizer state (iteration, learning rate, Adam's 6 + 6 moments) restored bitwise, compared by position")
 print("✓ the restored copies train on without compile() and follow the in-process continuation of the loss curve")
-print("  (within roundtrip.CURVE_RTOL)")
+print("  (within roundtrip.CURVE_RTOL); on 4 replicas, 32 images per replica, the loss falls")
+print("✓ 4 replicas and a last batch of 5 images (2, 2, 1, 0): fit aborts the process (SIGABRT); drop_remainder=True")
+print("  avoids it")
+print("✓ loaded outside strategy.scope(), fit under the scope raises a bare AssertionError and takes no step (and")
+print("  leaves the model unusable); loaded inside the scope, it trains on 2 replicas")
 print("✓ tf_keras: model.save(dir) writes a SavedModel directory; tf_keras.models.load_model(dir) restores the weights")
 print("  bitwise, but its optimizer restarts from iteration 0")
 print("✓ Keras 3: model.save('a_directory') raises ValueError and writes nothing")
