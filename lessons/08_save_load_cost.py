@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 08 · What does saving and loading cost under a strategy?
 #
-# A small, honest benchmark on a 2-core CPU: seven ways to save the tutorial's CNN (and an 8× wider variant), with no strategy and under `MirroredStrategy` (2 replicas), measured for size on disk, save time and load time.
+# Seven ways to save the tutorial's CNN (and a wider variant), with no strategy and under `MirroredStrategy` (2 replicas): size on disk, save time, load time.
 #
 # **This notebook answers:** How big is each save format on disk, and how long do saving and loading take, with and without a strategy?
 #
@@ -13,15 +13,15 @@
 #
 # **What you'll learn**
 #
-# - how big each format is on disk, and which part grows with the parameters (weights, Adam moments) and which is a fixed overhead (config, graph)
-# - that a `MirroredStrategy` model is saved as **one** copy of each variable: sizes hardly change with the strategy
-# - that `model.export` leaves the optimizer out but, in Keras 3.15, writes each weight twice
-# - which formats keep Adam's state in the file, and which of them give it back when you load
-# - what Keras's `BackupAndRestore` callback writes, in Keras 3 and in `tf_keras`
-# - how long each format takes to save and to load back (inside the strategy's scope), as medians of repeated runs, and which timing difference is large enough to rely on
-# - which format to use when, as far as these numbers support it (notebook 04 ends with the full "Which API when" table)
+# - how big each format is on disk, what grows with the parameters and what is fixed
+# - that a `MirroredStrategy` model is saved as **one** copy of each variable
+# - that `model.export` leaves the optimizer out but, in Keras 3.13–3.15, writes each weight twice
+# - which formats keep Adam's state, and which give it back (`load_weights` only into a built optimizer)
+# - what `BackupAndRestore` writes, in Keras 3 and in `tf_keras`
+# - how long saving and loading take, and which timing difference holds at which model size
+# - going deeper: `Checkpoint.restore` before `optimizer.build`, `expect_partial()`, sharded weights, export formats
 #
-# **Expected run time:** about 80 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 90 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
@@ -72,8 +72,13 @@ replica_devices = devices.use_cpu_replicas(2).devices
 print("replicas:", len(replica_devices))
 
 # %%
+import ast
 import contextlib
 import functools
+import gc
+import json
+import logging
+import logging.handlers
 import os
 import shutil
 import statistics
@@ -98,14 +103,11 @@ print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or buil
 # %% [markdown]
 # ## Two model sizes, two strategies
 #
-# The tutorial's CNN has a `Dense(64)` hidden layer; the *wide* variant has `Dense(512)`, so almost all of its extra
-# parameters sit in one kernel (`helpers.models.get_model(..., dense_units=512)`).
-#
-# We don't train: a save writes the same variables whatever their values, and none of these formats compresses
-# (a `.keras` file is an uncompressed zip). But we do create Adam's state with `optimizer.build`, as the first training
-# step would, so that the formats which keep the optimizer have its variables to write: `iterations`, the learning
-# rate, and two moments per weight tensor. We also set the step counter `iterations` to 10, as if 10 steps had run:
-# after a load, a restored optimizer says 10 and a fresh one 0.
+# The tutorial's CNN has a `Dense(64)` hidden layer, the *wide* variant `Dense(512)`. We don't train: a file holds the
+# same variables whatever their values. But `optimizer.build` creates Adam's state, as the first training step would
+# (`iterations`, the learning rate, two moments per weight tensor), and we set `iterations` to 10: a restored optimizer
+# says 10, a fresh one 0. The models that weights are loaded into are built the same way, because `load_weights`
+# refills only a built optimizer (notebook 04 shows both cases; "Going deeper" compares `Checkpoint.restore`).
 
 
 # %%
@@ -113,6 +115,7 @@ def build_model(keras_module, strategy, dense_units, steps_done=10):
     """The tutorial CNN (helpers.models.get_model) with a `Dense(dense_units)` hidden layer and Adam's state created."""
     model = models.get_model(strategy, keras=keras_module, dense_units=dense_units)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        # Adam's variables now exist: load_weights refills only a built optimizer ("Going deeper" shows why)
         model.optimizer.build(model.trainable_variables)
         model.optimizer.iterations.assign(steps_done)  # as if `steps_done` training steps had run
     return model
@@ -145,8 +148,6 @@ print("probe batch:", tuple(x_probe.shape))
 # %% [markdown]
 # ## Seven savers, seven loaders
 #
-# Each format is a pair: how to save the model into a fresh folder, and how to get a usable model back from it.
-#
 # | format | save | load (inside `strategy.scope()` when there is one) |
 # |---|---|---|
 # | `.keras` | `model.save("model.keras")` | `keras.models.load_model` rebuilds and compiles the model |
@@ -157,9 +158,7 @@ print("probe batch:", tuple(x_probe.shape))
 # | `CheckpointManager` | `CheckpointManager(checkpoint, dir).save()` | `.restore(tf.train.latest_checkpoint(dir))` |
 # | `tf_keras` SavedModel | `tf_keras` `model.save(dir)` (Keras 2) | `tf_keras.models.load_model(dir)` |
 #
-# For the two weights-only formats (`.weights.h5`, the checkpoints) the load time is the restore into an already built
-# model: the architecture comes from code, not from the file. The `tf_keras` row saves a `tf_keras` copy of the same
-# architecture (the two Keras packages cannot share a model).
+# The `tf_keras` row saves a `tf_keras` model built by the same code.
 
 
 # %%
@@ -250,13 +249,10 @@ def disk_size(path):
 # %% [markdown]
 # ## The benchmark
 #
-# For each of the 2 × 2 cases and each format: save `REPEATS` times, each time into a new folder, and load each copy
-# back (under `MirroredStrategy`, inside its scope, so the restored variables are mirrored). Times are wall clock
-# (`time.perf_counter`) around the single save or load call. The first repeat is included, so one-off costs such as
-# tracing the model on its first save count once; the **median** is what we report. After each load, the restored
-# weights must be bitwise identical to the saved ones, and the predictions on the probe batch equal to the saved
-# model's up to float32 rounding: a SavedModel's traced graph may add the same products in another order than the
-# Keras model does, and which last digits that changes depends on the CPU.
+# Each format, in each of the 2 × 2 cases: save `REPEATS` times into new folders and load each copy back (inside the
+# strategy's scope). We report the **median** wall-clock time of the call, first repeat (with its tracing) included.
+# After each load the weights must be bitwise the saved ones, the predictions equal up to float32 rounding (a
+# SavedModel's graph may add in another order).
 
 # %%
 REPEATS = 4
@@ -311,19 +307,14 @@ for fmt in FORMATS:
     print(f"{fmt:<22}" + "".join(f"{results[s, t, fmt]['bytes'] / 1024:>12,.0f} KiB" for s, t in CASES))
 
 # %% [markdown]
-# Three things stand out:
+# - **The strategy barely matters.** A `MirroredStrategy` model holds each variable once per replica in memory (the
+#   variable table at the end), but every format writes it once.
+# - **`model.export` is the smallest**: it leaves out the optimizer. The other six hold weights **and** optimizer state.
 #
-# - **The strategy barely matters.** A `MirroredStrategy` model keeps one copy of each variable per replica in memory,
-#   but every format writes it once: the sizes with and without the strategy are within a couple of KiB.
-# - **`model.export` is the smallest** because it leaves out the optimizer: a serving artifact needs no Adam moments.
-# - The other six are all about the same size: the weights **and** the optimizer state, plus a format-specific overhead.
+# On Keras ≥ 3.15 the wide CNN's `.keras` file is 32,548 KiB; on 3.13 (Colab's) 32,547 KiB: 3.15 writes
+# `"input_axes": null` and `"output_axes": null` into every weight initializer's config.
 #
-# The exact byte counts depend a little on the version. On Keras ≥ 3.15 the wide CNN's `.keras` file is 32,548 KiB; on
-# 3.13 (Colab's) it is 32,547 KiB, because Keras 3.15 writes two more fields, `"input_axes": null` and
-# `"output_axes": null`, into every weight initializer's config.
-#
-# Which part grows with the model? Comparing the two model sizes separates them: the growth per added parameter, and
-# what is left over at zero parameters.
+# The two model sizes separate what grows with the model (bytes per added parameter) from the fixed part:
 
 # %%
 dp = params["wide CNN"] - params["tutorial CNN"]
@@ -336,12 +327,12 @@ for fmt in FORMATS:
     print(f"{fmt:<22}{per_param[fmt]:>20.2f}{overhead[fmt] / 1024:>10,.0f} KiB")
 
 # %% [markdown]
-# Every format that keeps the optimizer writes **12 bytes per parameter**: the float32 weight plus Adam's two
-# float32 moments. What is left is small and does not depend on the width: a few KiB of checkpoint index, the
-# `.keras` file's `config.json`, and for the SavedModel formats the traced graph (`saved_model.pb`), the largest fixed part.
+# Every format that keeps the optimizer writes **12 bytes per parameter**: the float32 weight plus Adam's two float32
+# moments. The fixed part is smallest for the checkpoints and largest for the three SavedModel writers, whose traced
+# graph (`saved_model.pb`) comes on top of the variables.
 #
-# `model.export` writes **8 bytes** per parameter, not 4: no moments, but each weight twice. Its variables
-# checkpoint lists every weight under two names:
+# `model.export` writes **8 bytes** per parameter, not 4: no moments, but each weight twice. Its variables checkpoint
+# lists every weight under two names:
 
 # %%
 export_dir = tmp / "export-check"
@@ -355,14 +346,12 @@ for prefix in ("_all_variables", "variables"):
 print("total arrays in the export's checkpoint:", len(keys), "| weight tensors in the model:", len(small_model.weights))
 
 # %% [markdown]
-# (Keras 3.15's `model.export` tracks the model's variables under two attributes; the checkpoint stores both lists.
-# For the tutorial CNN that is 1.4 MB extra; for a 100 M-parameter model it would be 400 MB.)
+# (Keras 3.13 and 3.15 store both lists: 1.4 MB extra for the tutorial CNN, 200 MB at 5·10⁷ parameters.)
 #
 # ## Optimizer state: in the file, and back after the load
 #
-# Having Adam's moments *in the file* (12 bytes per parameter above) is not the same as getting a working optimizer
-# back. The benchmark kept the step counter of each format's first load: the saved models said `iterations = 10`,
-# the models that weights-only formats restore into started at 0.
+# Moments *in the file* are not yet a working optimizer. The step counter after each format's first load (saved: 10;
+# the models built by code started at 0):
 
 # %%
 print(f"{'format':<22}{'Adam moments in the file':>26}{'optimizer iterations after load':>34}")
@@ -373,19 +362,14 @@ for fmt in FORMATS:
     print(f"{fmt:<22}{'yes' if round(per_param[fmt]) == 12 else 'no':>26}{shown!s:>34}")
 
 # %% [markdown]
-# - `.keras`, `.weights.h5` and both checkpoint routes give the optimizer back: 10 steps, so training continues with
-#   its Adam moments (notebook 02 continues training from a `.keras` file).
-# - `tf.saved_model.save` writes the moments too, but `tf.saved_model.load` returns a plain object, not a Keras model:
-#   there is no optimizer to continue with.
-# - The `tf_keras` SavedModel holds the moments as well, yet `tf_keras.models.load_model` gives a **fresh** optimizer:
-#   `iterations` is 0 (notebook 02 shows the same after real training).
-# - `model.export` leaves the optimizer out: a serving artifact.
+# - `.keras`, `.weights.h5` and both checkpoints give the optimizer back (10 steps; "Going deeper" checks the moments
+#   bit for bit after training); `.weights.h5` only because the optimizer it loads into was built.
+# - `tf.saved_model.load` (a plain object, no optimizer) and `tf_keras.models.load_model` (a **fresh** optimizer) give
+#   no Adam state back, though both files hold the moments.
 #
 # ## What Keras's `BackupAndRestore` writes
 #
-# The `BackupAndRestore` callback saves during `fit` so that an interrupted run can resume. Keras 3 and `tf_keras`
-# write different kinds of files. One epoch of 2 steps (64 test digits, batches of 32) with each, keeping the backup
-# (`delete_checkpoint=False`):
+# The callback saves during `fit` so that an interrupted run can resume. One epoch of 2 steps with each Keras:
 
 # %%
 images, labels = next(iter(eval_dataset))  # 64 test digits
@@ -398,14 +382,12 @@ for name, keras_module in (("keras", keras), ("tf_keras", tf_keras)):
     print(f"{name:<9}", backup_files[name])
 
 # %% [markdown]
-# Keras 3 writes the same kind of file as `model.save_weights` (`.weights.h5`) plus a small JSON file for how far
-# training got; `tf_keras` writes a TensorFlow checkpoint (`checkpoint`, `.index`, `.data-…`) in a `chief` folder: its
-# callback knows about multiple workers, Keras 3's does not (notebook 07).
+# Keras 3 writes a `.weights.h5` file plus a JSON file for how far training got; `tf_keras` writes a TensorFlow
+# checkpoint in a `chief` folder: its callback knows about multiple workers, Keras 3's does not (notebook 07).
 #
 # ## Save and load times
 #
-# Median of the repeats, per format and case. These are wall-clock times on the machine that runs the notebook, with
-# whatever else it is doing: read the orders of magnitude, not the digits.
+# Medians on your machine, with whatever else it is doing: read the orders of magnitude, not the digits.
 
 # %%
 median_ms = {key: {k: 1000 * statistics.median(r[k]) for k in ("save", "load")} for key, r in results.items()}
@@ -434,10 +416,8 @@ fig
 
 
 # %% [markdown]
-# The three SavedModel writers (`model.export`, `tf.saved_model.save`, `tf_keras`'s `model.save(dir)`) trace the model
-# into a graph and serialize it (the `saved_model.pb` that makes their fixed part the largest in the size table); a
-# checkpoint writes only the variables. How much slower were they in your run, and how does a restore into an existing
-# model (the checkpoint) compare with `keras.models.load_model`, which rebuilds the model from the file?
+# The three SavedModel writers trace the model into a graph before they write; a checkpoint writes only the variables.
+# How much slower were they, and how does a checkpoint restore compare with `keras.models.load_model`?
 
 # %%
 SAVEDMODEL_WRITERS = ["model.export", "tf.saved_model.save", "tf_keras SavedModel"]
@@ -452,10 +432,14 @@ for case in CASES:
     )
 
 # %% [markdown]
-# The one timing relation this notebook asserts is the first: in all four cases a `tf.train.Checkpoint` write is faster
-# than the fastest SavedModel writer. The other bars are your machine's numbers in this run; wall-clock time also depends
-# on what else the machine is doing, so they are not a ranking to rely on. Whatever the digits, a weights-only restore
-# (checkpoint, `.weights.h5`) needs the model built first, from your code; `load_model` builds it from the file.
+# Asserted here: at these sizes (up to 2.8 M parameters) a `tf.train.Checkpoint` write beats the fastest SavedModel
+# writer in all four cases. Most of a SavedModel save is then not writing bytes: the checkpoint writes more bytes than
+# `model.export`, in less time.
+#
+# **At larger sizes the order can flip.** At 5·10⁷ parameters (notebook 09's full results) `model.export` writes 400 MB
+# (weights twice, no optimizer), a checkpoint 600 MB. Until the files were on disk, the export took 1.66 s against
+# 1.75 s with no strategy and 1.57 s against 1.84 s under Mirrored(2); the call alone, 0.91 s against 0.80 s and 0.88 s
+# against 0.58 s. Choose by what you need back: a checkpoint to resume training, an export to serve.
 #
 # ## Loading inside the scope gives mirrored variables
 #
@@ -477,35 +461,182 @@ kinds = {(t, fmt): variable_kind(results["tutorial CNN", t, fmt]["restored"]) fo
 print(f"{'format':<22}" + "".join(f"{t:>22}" for t in STRATEGIES))
 for fmt in FORMATS:
     print(f"{fmt:<22}" + "".join(f"{kinds[t, fmt]:>22}" for t in STRATEGIES))
+mirrored_copies = len(results["tutorial CNN", "Mirrored(2)", ".keras"]["restored"].weights[0].value.values)
+print("copies of one MirroredVariable in memory:", mirrored_copies)
 
 # %% [markdown]
-# Every format, including the low-level `tf.saved_model.load`, creates its variables on both replicas when it is called
-# inside `strategy.scope()`; outside any scope they are ordinary variables (`UninitializedVariable` is the plain
-# resource-variable class `tf.saved_model.load` creates before it assigns the saved values). The file does not decide
-# this, the loading context does.
+# Every format, `tf.saved_model.load` included, creates mirrored variables inside `strategy.scope()` and single ones
+# outside any scope: the loading context decides, not the file.
 #
 # ## Takeaways
 #
-# As far as the numbers above go:
+# - **During training, back up with `tf.train.Checkpoint` + `CheckpointManager`**: weights *and* optimizer state, the
+#   smallest fixed part, and at these sizes the fastest save. Restoring needs the model-building code.
+# - **To hand a Keras model to Keras, save `.keras`**: `keras.models.load_model` rebuilds the compiled model with its
+#   optimizer state (custom classes must be registered in the loading program, notebook 06).
+# - **To serve, `model.export`**: no optimizer state; `tf.saved_model.load` gives a plain TensorFlow object.
+# - `.weights.h5` writes what a checkpoint writes, from the Keras side, and refills only a built optimizer.
+# - The strategy does not change the files: load inside the scope you want to use the model under.
 #
-# - **During training, back up with `tf.train.Checkpoint` + `CheckpointManager`**: a save faster than every SavedModel
-#   writer here, weights *and* optimizer state (given back on restore: `iterations` 10), the smallest fixed part.
-#   Restoring needs the model-building code. Keras 3's `BackupAndRestore` callback writes a `.weights.h5` file and a
-#   JSON file instead; `tf_keras`'s writes a TF checkpoint.
-# - **To hand a Keras model to Keras, save `.keras`**: the same 12 bytes per parameter plus about 30 KiB, and
-#   `keras.models.load_model` gives back the compiled model with its optimizer state, at the price of a rebuild on load.
-#   Here the model uses only built-in layers, so loading needs none of your code; a model with custom classes needs
-#   those classes defined and registered (with `get_config`) in the program that loads it (notebook 06).
-# - **To serve, `model.export`**: the smallest file (no optimizer state), loadable by `tf.saved_model.load` without
-#   Keras; its save is slower than a checkpoint's, paid once at the end of training. In Keras 3.15 it stores each
-#   weight twice.
-# - `.weights.h5` writes the same bytes per parameter as a checkpoint, from the Keras side. `tf.saved_model.save` of a
-#   Keras 3 model and `tf_keras`'s SavedModel are SavedModel writers like `export` (slower to save than a checkpoint)
-#   but keep the moments, which their loaders do not give back as an optimizer; notebooks 03 and 04 cover them.
-# - The strategy does not change the files (sizes within 2 KiB, `.weights.h5` byte for byte): save outside or inside
-#   it, and load inside the scope you want to use the model under.
+# The full decision table is "Which API when" at the end of notebook 04.
+
+# %% [markdown] jp-MarkdownHeadingCollapsed=true
+# ## Going deeper: restoring optimizer state, sharded weights, export formats
 #
-# The full decision table, with every goal and the notebook that shows it, is "Which API when" at the end of notebook 04.
+# ### Build the optimizer before or after the restore?
+#
+# A compiled Adam has 2 variables (`iterations`, the learning rate) until `optimizer.build` or the first training step
+# creates the moments. A model trained for one step, restored into models built by code with an unbuilt optimizer:
+
+# %%
+keras.utils.set_random_seed(0)
+trained = models.get_model(strategy)
+trained.train_on_batch(images, labels)  # one step on 64 digits: Adam's moments are no longer zeros
+deeper = tmp / "deeper"
+deeper.mkdir()
+trained.save_weights(deeper / "model.weights.h5")
+checkpoint_path = checkpoint_of(trained).save(str(deeper / "ckpt"))
+
+
+def built_by_code():
+    """The tutorial CNN, compiled under the strategy; its optimizer is not built (2 variables)."""
+    return models.get_model(strategy)
+
+
+def steps_and_variables(model):
+    return int(model.optimizer.iterations.numpy()), len(model.optimizer.variables)
+
+
+h5_target = built_by_code()
+with warnings.catch_warnings(record=True) as caught, strategy.scope():
+    warnings.simplefilter("always")
+    h5_target.load_weights(deeper / "model.weights.h5")  # optimizer not built
+skipped = [w for w in caught if str(w.message).startswith("Skipping variable loading for optimizer")]
+h5_unbuilt = steps_and_variables(h5_target)
+print("load_weights, optimizer not built:  iterations {}, {} optimizer variables".format(*h5_unbuilt))
+reason = str(skipped[0].message).split(", ", 1)[1].split(". ")[0]  # without the optimizer's numbered name
+print(f"    {skipped[0].category.__name__}: Skipping variable loading for optimizer …, {reason}")
+with strategy.scope():
+    h5_target.optimizer.build(h5_target.trainable_variables)
+    h5_target.load_weights(deeper / "model.weights.h5")  # optimizer built
+h5_state = roundtrip.assert_same_optimizer_state(trained, h5_target)
+print(f"load_weights, optimizer built:      {h5_state} optimizer variables, bitwise the saved ones")
+
+ckpt_target = built_by_code()
+checkpoint_of(ckpt_target).restore(checkpoint_path)  # optimizer not built
+ckpt_unbuilt = steps_and_variables(ckpt_target)
+print("Checkpoint.restore, not built:      iterations {}, {} optimizer variables".format(*ckpt_unbuilt))
+with strategy.scope():
+    ckpt_target.optimizer.build(ckpt_target.trainable_variables)  # after the restore
+ckpt_state = roundtrip.assert_same_optimizer_state(trained, ckpt_target)
+print(f"  then optimizer.build:              {ckpt_state} optimizer variables, bitwise the saved ones")
+assert h5_unbuilt == (0, 2) and skipped and ckpt_unbuilt == (1, 2) and h5_state == ckpt_state == 14
+
+# %% [markdown]
+# `load_weights` fills only an optimizer that exists: build it first. `Checkpoint.restore` restores what exists (the
+# step counter) and keeps the rest waiting until `build` creates the moments. Either order works.
+#
+# ### Restoring for inference only: `expect_partial()`
+#
+# A model that only predicts never builds its optimizer, so the moments are never restored. TensorFlow logs that when
+# the restore is garbage-collected (the cell collects the log); `status.expect_partial()` says it is intended:
+
+
+# %%
+@contextlib.contextmanager
+def tensorflow_warnings():
+    """Collect the `tensorflow` logger's warnings instead of printing them; collect garbage before returning."""
+    logger, handler = tf.get_logger(), logging.handlers.BufferingHandler(capacity=10_000)
+    saved = logger.level, logger.handlers[:], logger.propagate
+    logger.handlers[:], logger.propagate = [handler], False
+    logger.setLevel(logging.WARNING)
+    try:
+        yield handler.buffer
+    finally:
+        gc.collect()  # the unrestored values are reported when the restore's bookkeeping is deleted
+        logger.setLevel(saved[0])
+        logger.handlers[:], logger.propagate = saved[1], saved[2]
+
+
+def restore_for_inference(partial):
+    model = built_by_code()
+    status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
+    if partial:
+        status.expect_partial()
+    return roundtrip.assert_identical_weights(trained, model)
+
+
+inference_warnings = {}
+for partial in (False, True):
+    with tensorflow_warnings() as records:
+        arrays = restore_for_inference(partial)
+    messages = [record.getMessage() for record in records]
+    inference_warnings[partial] = messages
+    print(
+        f"{'with' if partial else 'without'} expect_partial(): {arrays} weight arrays bitwise, {len(messages)} warnings"
+    )
+    if messages:
+        print("   ", messages[0].split(". ")[0] + ".")
+        unrestored = [m for m in messages if m.startswith("Value in checkpoint could not be found")]
+        print(f"    {len(unrestored)} ×", unrestored[0].rsplit(".", 1)[0] + ".N")
+assert len(inference_warnings[False]) == 13 and inference_warnings[True] == []
+
+# %% [markdown]
+# The 12 unrestored values are Adam's moments; the weights are restored either way.
+#
+# ### Sharded weights (Keras ≥ 3.10)
+#
+# `model.save_weights("….weights.json", max_shard_size=…)` (in GB) spreads a `.weights.h5`'s content over numbered
+# files plus a JSON map; `load_weights` of the JSON reads them. A shard holds whole tensors, so the limit must fit the
+# largest (the `Dense(64)` kernel):
+
+# %%
+(tmp / "too-small").mkdir()
+try:
+    trained.save_weights(tmp / "too-small" / "model.weights.json", max_shard_size=0.001)  # less than that kernel
+except ValueError as err:
+    too_small = f"{type(err).__name__}: {err}"
+print(too_small)
+assert "exceeds the maximum shard size" in too_small
+sharded = tmp / "sharded"
+sharded.mkdir()
+trained.save_weights(sharded / "model.weights.json", max_shard_size=0.002)  # in GB
+shard_files = sorted(f.name for f in sharded.iterdir())
+weight_map = json.loads((sharded / "model.weights.json").read_text())["weight_map"]
+print(len(shard_files), "files:", ", ".join(shard_files))
+for entry, files in weight_map.items():
+    print(f"    {entry:<20}", ", ".join(files if isinstance(files, list) else [files]))
+with strategy.scope():
+    sharded_target = built_by_code()
+    sharded_target.optimizer.build(sharded_target.trainable_variables)
+    sharded_target.load_weights(sharded / "model.weights.json")
+sharded_arrays = roundtrip.assert_identical_weights(trained, sharded_target)
+sharded_state = roundtrip.assert_same_optimizer_state(trained, sharded_target)
+print(f"loaded under Mirrored(2): {sharded_arrays} weight arrays and {sharded_state} optimizer variables, bitwise")
+
+# %% [markdown]
+# Adam's variables span all three shards. On Keras ≥ 3.15 and on 3.13 alike this layout loads back bit for bit: the
+# stale-shard read fixed in 3.15 by [keras-team/keras#22739](https://github.com/keras-team/keras/issues/22739) does not
+# touch it.
+#
+# ### `model.export(format=...)`
+#
+# An unknown format makes `model.export` list the ones it offers:
+
+# %%
+try:
+    trained.export(str(tmp / "unused"), format="?")
+except ValueError as err:
+    format_error = f"{type(err).__name__}: {err}"
+print(format_error)
+export_formats = ast.literal_eval(format_error.split("Supported formats are: ")[1].rstrip("."))
+KERAS_3_15 = Version(keras.version()) >= Version("3.15")
+assert export_formats == ["tf_saved_model", "onnx", "openvino", "litert"] + (["torch"] if KERAS_3_15 else [])
+
+# %% [markdown]
+# On Keras ≥ 3.15: five formats, `torch` included; on 3.13: the first four. This collection uses the default,
+# `tf_saved_model`: the SavedModel that `tf.saved_model.load` reads with TensorFlow alone, inside a strategy's scope too
+# (above). The others are for other runtimes (ONNX, OpenVINO, LiteRT, PyTorch).
 
 # %%
 shutil.rmtree(tmp)
@@ -595,12 +726,19 @@ assert backup_files["keras"] == ["latest.weights.h5", "training_metadata.json"]
 assert backup_files["tf_keras"] == ["chief/checkpoint", "chief/ckpt-1.data-00000-of-00001", "chief/ckpt-1.index"]
 assert set(kinds[t, fmt] for t, fmt in kinds if t == "Mirrored(2)") == {"MirroredVariable"}
 assert "MirroredVariable" not in {kinds[t, fmt] for t, fmt in kinds if t == "no strategy"}
-for case in CASES:  # timing: only relations with a wide margin in every run
+assert mirrored_copies == strategy.num_replicas_in_sync == 2
+for case in CASES:  # timing: only relations with a wide margin at these model sizes
     fastest_savedmodel_save = min(median_ms[(*case, fmt)]["save"] for fmt in SAVEDMODEL_WRITERS)
     assert median_ms[(*case, "tf.train.Checkpoint")]["save"] < fastest_savedmodel_save, case
+assert h5_unbuilt == (0, 2) and skipped and h5_state == 14  # load_weights: only into a built optimizer
+assert ckpt_unbuilt == (1, 2) and ckpt_state == 14  # Checkpoint.restore: the moments wait for optimizer.build
+assert len(inference_warnings[False]) == 13 and inference_warnings[True] == []
+assert too_small.startswith("ValueError: ") and "exceeds the maximum shard size" in too_small
+assert len(shard_files) == 4 and shard_files[0] == "model.weights.json" and sharded_arrays == 6 and sharded_state == 14
+assert export_formats == ["tf_saved_model", "onnx", "openvino", "litert"] + (["torch"] if KERAS_3_15 else [])
 print("✓ every format loads back the saved weights bit for bit and the saved predictions up to float32 rounding,")
 print("  with and without MirroredStrategy")
-print("✓ sizes under Mirrored(2) are within 2 KiB of no strategy (.weights.h5 byte-identical): one copy per variable")
+print("✓ sizes under Mirrored(2) are within 2 KiB of no strategy (.weights.h5 to the byte): one copy per variable")
 print(
     "✓ 12 bytes per parameter (weights + Adam moments) for all formats but model.export: 8 (weights twice, no optimizer)"
 )
@@ -612,8 +750,15 @@ print(
 )
 print("  the moments but loads with a fresh optimizer (0); tf.saved_model.load gives no optimizer; export has none")
 print("✓ Keras 3 BackupAndRestore writes .weights.h5 + JSON; tf_keras BackupAndRestore writes a TF checkpoint")
-print("✓ loading inside strategy.scope() gives MirroredVariables for every format; outside, plain variables")
-print("✓ tf.train.Checkpoint saves faster (median) than every SavedModel writer, in all four cases")
+print("✓ loading inside strategy.scope() gives MirroredVariables (2 copies) for every format; outside, plain variables")
+print("✓ at these sizes tf.train.Checkpoint saves faster (median) than every SavedModel writer, in all four cases")
+print("✓ load_weights refills only a built optimizer (else a warning, iterations 0); Checkpoint.restore restores the")
+print("  step counter at once and Adam's moments when optimizer.build creates them, bitwise")
+print("✓ an inference-only restore logs 13 warnings about the unrestored moments; expect_partial() silences them")
+print(
+    "✓ sharded weights: 1 JSON + 3 shards, loaded back bitwise under Mirrored(2); a shard must fit the largest tensor"
+)
+print("✓ model.export lists its formats (torch from Keras 3.15 on); this collection uses tf_saved_model")
 
 
 # %% [markdown]
