@@ -561,6 +561,7 @@ assert "too many positional arguments" in two_positional_error
 # %%
 shutil.rmtree(tmp)
 
+assert tf.keras.Model is keras.Model
 assert strategy.num_replicas_in_sync == 2
 assert list(loaded.signatures) == ["serving_default"] and not callable(loaded)
 assert isinstance(infer, tf.types.experimental.ConcreteFunction) and args == () and len(kwargs) == 1

@@ -91,8 +91,8 @@ print("MNIST source:", mnist_prep.prepare(log=None))
 #
 # With a Cloud TPU Node the accelerators hang off *other hosts*, which TensorFlow addresses as a job (its
 # `TPUClusterResolver` calls it `worker` by default), while the Python process you type into is `/job:localhost`. We
-# reproduce that shape on one machine with a second Python process that runs a TensorFlow server. This is its whole program, the same `tf.distribute.Server(...)` call the
-# [parameter server training tutorial](https://www.tensorflow.org/tutorials/distribute/parameter_server_training) uses
+# reproduce that shape on one machine with a second Python process that runs a TensorFlow server. This is its whole
+# program, the same `tf.distribute.Server(...)` call the [parameter server training tutorial](https://www.tensorflow.org/tutorials/distribute/parameter_server_training) uses
 # to start its workers: serve the job `worker` (one task) at an address, then wait for work.
 
 # %%
@@ -162,8 +162,8 @@ kernel = model.layers[0].kernel
 print(type(kernel.value).__name__, "on", kernel.value.device)
 
 # %% [markdown]
-# A few training steps (20 batches of 64) so the model and its optimizer hold real state. The optimizer's variables
-# live on the worker too, and so does every computation the strategy runs (the first two lines below).
+# A few training steps (20 batches of 64) so the model and its optimizer hold real state. The optimizer's step counter
+# lives on the worker too, and so does every computation the strategy runs (the first two lines below).
 
 # %%
 train_dataset, eval_dataset = data.get_data(strategy, repeat=True)
@@ -182,8 +182,8 @@ assert loss < np.log(10) and accuracy > 0.5  # it learned: a uniform guess has l
 # ## Saving to a path the worker cannot reach fails on the worker
 #
 # `tf.saved_model.save` creates the folder from this process, then asks each device that holds variables to write its
-# part of the variables checkpoint (op `SaveV2`, on the device's host). The worker runs `SaveV2` against a path relative to *its* working directory, where
-# `no_io_device/variables/` does not exist. The full message is long (tracebacks, gRPC details);
+# part of the variables checkpoint (op `SaveV2`, on the device's host). The worker runs `SaveV2` against a path
+# relative to *its* working directory, where `no_io_device/variables/` does not exist. The full message is long (tracebacks, gRPC details);
 # `tf_server.describe_error` picks out the missing path, the op that failed and the job that raised it:
 
 # %%
@@ -241,8 +241,8 @@ print("hint:", load_failure.hint)
 
 # %% [markdown]
 # With `LoadOptions(experimental_io_device='/job:localhost')` this process reads the files and the values go to the
-# worker's variables (the first line below). We read the restored values back and compare them bit for bit with the model's weights, then
-# call the loaded `serving_default` signature (a ConcreteFunction) on the same 64 digits.
+# worker's variables (the first line below). We read the restored values back and compare them bit for bit with the
+# model's weights, then call the loaded `serving_default` signature (a ConcreteFunction) on the same 64 digits.
 #
 # The weights come back identical; the predictions are compared **up to float32 rounding**
 # (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest logit). The signature is another graph than the Keras
@@ -296,9 +296,8 @@ print("restored values equal the model's weights:", shared_values_match)
 # - a path on your VM's own disk (`/tmp/model`, a relative path) exists only there, so save and load with
 #   `experimental_io_device='/job:localhost'`, as above;
 # - a path that every host reaches under the same name needs no I/O device, like the absolute path here: a
-#   Cloud Storage path (`gs://bucket/...`, readable and writable from every host, with TensorFlow's GCS file system
-#   installed there) or a network file system mounted at the same path on every host. No cell here can reach a bucket;
-#   the rule is the one this cell shows.
+#   Cloud Storage path (`gs://bucket/...`, readable and writable from every host) or a network file system mounted at
+#   the same path on every host. There is no bucket to try here: the rule is the one the cell above shows.
 #
 # ## Keras 3: options only through `tf.saved_model` and `ExportArchive`
 #
@@ -368,7 +367,7 @@ print("predictions:", keras_file_closeness)
 # ## The seed's Keras 2 way: `tf_keras`
 #
 # The original tutorial passes the options straight to `model.save` and `load_model`. That still works with the Keras 2
-# package, imported explicitly (we do not set `TF_USE_LEGACY_KERAS`); `tf_keras` writes a SavedModel directory:
+# package, imported explicitly (we do not set `TF_USE_LEGACY_KERAS`):
 
 # %%
 import tf_keras
@@ -391,9 +390,9 @@ print("predictions:", legacy_closeness)
 #
 # No cell here runs on a TPU; this is what the cells above mean there.
 #
-# - With a TPU Node (for example the older Colab TPU runtime), `TPUStrategy` places the variables on the TPU's host
-#   machines, the `/job:worker` tasks of its cluster, while the VM running your notebook is `/job:localhost`: the split
-#   this notebook built. The hosts have disks of their own. (On a TPU VM your Python process runs on the TPU host itself,
+# - With a TPU Node (for example the older Colab TPU runtime), `TPUStrategy` puts the variables on the TPUs of other
+#   hosts, addressed as `/job:worker/...`, while the VM running your notebook is `/job:localhost`: the split this
+#   notebook built. The hosts have disks of their own. (On a TPU VM your Python process runs on the TPU host itself,
 #   and nothing here applies.)
 # - A path on your VM's disk is then a path the workers cannot reach: saving to it fails on a worker, as above. Pass
 #   `SaveOptions(experimental_io_device='/job:localhost')` / `LoadOptions(experimental_io_device='/job:localhost')`

@@ -87,6 +87,7 @@ from helpers import processes, roundtrip
 
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__)
+print("tf.keras is Keras 3:", tf.keras.Model is keras.Model)
 tmp = Path(tempfile.mkdtemp(prefix="nb06-"))  # every file of this notebook goes here; removed at the end
 x = tf.reshape(tf.range(10, dtype=tf.float32), (2, 5))  # two examples to compare predictions on
 
@@ -94,7 +95,8 @@ x = tf.reshape(tf.range(10, dtype=tf.float32), (2, 5))  # two examples to compar
 # %% [markdown]
 # ## 1 · The tutorial's model, saved before it was ever called
 #
-# This is the tutorial's `SubclassedModel`, written against Keras 3 (`keras` is `tf.keras` on TF 2.16+). A subclassed model
+# This is the tutorial's `SubclassedModel`, written against Keras 3 (`keras`; `tf.keras` gives the same classes here, as
+# the imports cell checks). A subclassed model
 # has no input shape until it is first called, so right after construction it has no weights at all.
 
 
@@ -118,7 +120,7 @@ print("built:", my_model.built, "| weights:", len(my_model.weights))
 
 # %% [markdown]
 # **`.keras` format.** The tutorial expected an error here. Keras 3 saves the file, with a warning: what goes in is the
-# class name, the constructor config and a weights file that holds nothing yet.
+# class name, the constructor config and a weights file, though the model has no weights yet (0, the cell above).
 
 # %%
 with warnings.catch_warnings(record=True) as caught:
@@ -625,7 +627,8 @@ print(lambda_restored(x).numpy())
 # <a id="tfsmlayer-in-a-keras-file"></a>
 # **A `TFSMLayer` inside a `.keras` file** is refused the same way. The layer (notebook 03 fine-tunes with it) wraps a
 # SavedModel, and the `.keras` file stores only the SavedModel's *path* (`filepath` in the layer's config, printed
-# below); loading the file opens that SavedModel and runs its graph, code that is not in the `.keras` file. Since
+# below); loading the file loads that SavedModel, whose graph then runs on every call: code that is not in the
+# `.keras` file. Since
 # Keras 3.12.1 and 3.13.2 ([keras-team/keras#22035](https://github.com/keras-team/keras/issues/22035)) `safe_mode`
 # refuses it (older versions loaded it without asking). The opt-in is the one the lambda needed: `safe_mode=False`,
 # for a file and a SavedModel you trust. Here both are ours: Fix 3's `called_export`. The reloaded layer calls the same
@@ -736,6 +739,7 @@ assert kwargs_weights == 2  # it loads: get_config is needed only for constructo
 # %%
 import shutil
 
+assert tf.keras.Model is keras.Model
 assert uncalled_signatures == [] and "not yet been built" in export_error
 assert plain_run.returncode == 1 and plain_run.stdout.startswith("TypeError: Could not locate class 'SubclassedModel'")
 assert unregistered_error.startswith("TypeError: Could not locate class 'UnregisteredModel'")
