@@ -393,9 +393,8 @@ print(hub_error.split(" object at ")[0], "object at 0x…>")  # in full, without
 # Give `hub.KerasLayer` the SavedModel's **path** and name a signature (`signature="serving_default"`, and
 # `output_key="output_0"` to pick the logits out of the dict): it then calls the signature, and the `tf_keras` model
 # around it predicts what the Keras model predicts, up to float32 rounding. With `trainable=True` added, building the
-# model (its first call of the layer) raises a `ValueError`: `hub.KerasLayer` does not train through a signature.
-# Passing the loaded object instead, as the seed does, is the `Expected a string` error above. So a Keras 3 SavedModel
-# can run in `hub.KerasLayer`, but to fine-tune one, use `TFSMLayer` (above).
+# model (its first call of the layer) raises a `ValueError`: `hub.KerasLayer` does not train through a signature. So a
+# Keras 3 SavedModel can run in `hub.KerasLayer`, but to fine-tune one, use `TFSMLayer` (above).
 
 
 # %%

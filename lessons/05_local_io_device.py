@@ -394,11 +394,8 @@ print("predictions:", legacy_closeness)
 #   hosts, addressed as `/job:worker/...`, while the VM running your notebook is `/job:localhost`: the split this
 #   notebook built. The hosts have disks of their own. (On a TPU VM your Python process runs on the TPU host itself,
 #   and nothing here applies.)
-# - A path on your VM's disk is then a path the workers cannot reach: saving to it fails on a worker, as above. Pass
-#   `SaveOptions(experimental_io_device='/job:localhost')` / `LoadOptions(experimental_io_device='/job:localhost')`
-#   so that the VM does the file I/O; the seed tutorial gives the same advice for Cloud TPU.
-# - A `gs://` path reached by the VM and the TPU hosts alike needs no I/O device, for the reason the absolute-path cell
-#   shows.
+# - A path on your VM's disk is then out of the workers' reach: pass the I/O device options, as the seed tutorial
+#   advises for Cloud TPU. A `gs://` path that the VM and the TPU hosts both reach needs none (the absolute-path cell).
 # - In Keras 3 the options go through `tf.saved_model.save` / `tf.saved_model.load` (or `ExportArchive.write_out`);
 #   `model.save` / `load_model` refuse them and `model.export` does not pass them on. A `.keras` file needs no options.
 
