@@ -69,10 +69,11 @@ warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 # tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 # ```
 #
-# On a GPU runtime (Colab's has one GPU) it also hides the GPU with `tf.config.set_visible_devices([], "GPU")`, so
-# every runtime runs the same lesson: a GPU computes with other float32 algorithms, and notebooks 05 and 07 start
-# more TensorFlow processes that would compete for one GPU's memory. The saving and loading calls this collection
-# teaches are the same on CPUs and GPUs.
+# On a runtime with a GPU (a Colab GPU runtime, for example) it also hides the GPU with
+# `tf.config.set_visible_devices([], "GPU")`, so that every runtime runs these lessons on the same 2 logical CPUs
+# and prints the same results, and the extra TensorFlow processes of notebooks 05 and 07 never share a GPU
+# (`helpers/devices.py` gives the details). Which devices a strategy uses is the list of names you give it, as the
+# next section shows.
 
 # %%
 import tensorflow as tf
@@ -104,33 +105,43 @@ print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or buil
 # - each training step splits the **global batch** between the replicas, each replica computes gradients on its slice,
 #   and the gradients are summed across replicas (an *all-reduce*) so every copy gets the same update.
 #
-# The seed tutorial calls `tf.distribute.MirroredStrategy()`, which takes every GPU, or the one CPU if there is no GPU.
-# We pass our 2 logical CPUs instead:
+# A `MirroredStrategy` takes the list of devices to mirror over. Called with no list, as the seed tutorial does, it
+# takes every GPU TensorFlow can see and, when it sees none, every logical CPU device
+# ([API docs](https://www.tensorflow.org/api_docs/python/tf/distribute/MirroredStrategy)): here, with the GPU hidden
+# or absent, that is our 2 logical CPUs. On a machine whose GPUs you want to use you would name them
+# (`["/gpu:0", "/gpu:1"]`) or pass nothing. These lessons always pass the 2 logical CPUs explicitly:
 
 # %%
-strategy = tf.distribute.MirroredStrategy(replica_devices)
-print("replicas in sync:", strategy.num_replicas_in_sync)
 print("GPUs visible to TensorFlow:", len(tf.config.list_logical_devices("GPU")))
+default_choice = tf.distribute.MirroredStrategy()  # no list: TensorFlow picks the devices
+print("MirroredStrategy() picks:", [d.split("/")[-1] for d in default_choice.extended.worker_devices])
+strategy = tf.distribute.MirroredStrategy(replica_devices)
+print("MirroredStrategy(replica_devices):", [d.split("/")[-1] for d in strategy.extended.worker_devices])
+print("replicas in sync:", strategy.num_replicas_in_sync)
 
 # %% [markdown]
 # Code that touches a strategy runs in one of two contexts. Inside `strategy.run(fn)`, `fn` runs once **per replica**
-# (the *replica context*: each call knows its replica id). Everywhere else, including inside `strategy.scope()`, code
-# runs once for all replicas (the *cross-replica context*): that is where you build, save and load models.
+# (the *replica context*: each call knows its replica id, and can all-reduce a value with the other replicas).
+# Everywhere else, including inside `strategy.scope()`, code runs once for all replicas (the *cross-replica
+# context*): that is where you build, save and load models.
 
 
 # %%
 def which_replica():
-    return tf.distribute.get_replica_context().replica_id_in_sync_group
+    context = tf.distribute.get_replica_context()
+    replica_id = context.replica_id_in_sync_group
+    return replica_id, context.all_reduce("sum", replica_id + 1)  # every replica gets 1 + 2
 
 
 with strategy.scope():
     print("inside strategy.scope(), cross-replica context:", tf.distribute.in_cross_replica_context())
-replica_ids = strategy.experimental_local_results(strategy.run(which_replica))
+replica_ids, reduced = (strategy.experimental_local_results(v) for v in strategy.run(which_replica))
 print("strategy.run called the function once per replica, with ids:", [int(i) for i in replica_ids])
+print("all_reduce('sum', id + 1) returned on each replica:", [int(r) for r in reduced])
 
 # %% [markdown]
-# Creating the strategy started TensorFlow's runtime. From now on the device split is fixed: asking for another count
-# fails with an error that says what to do.
+# TensorFlow's runtime is running now, and the device split is fixed: asking for another count fails with an error
+# that says what to do.
 
 # %%
 try:
@@ -197,13 +208,15 @@ print("train batches per epoch:", int(train_dataset.cardinality()), "= ceil(6000
 print("eval batches:", int(eval_dataset.cardinality()))
 
 # %% [markdown]
-# What does each replica see? `experimental_distribute_dataset` splits every global batch of 128 into one slice of 64 per device
-# (`Model.fit` does this for you):
+# What does each replica see? `experimental_distribute_dataset` splits each global batch of 128 into one slice of 64
+# per device; here the first batch, whose pixels `scale` has made `float32` values from 0 to 1:
 
 # %%
 dist_images, dist_labels = next(iter(strategy.experimental_distribute_dataset(train_dataset)))
 for value in dist_images.values:
     print(value.device.split("/")[-1], tuple(value.shape))
+pixel_range = [float(f(tf.concat(dist_images.values, 0))) for f in (tf.reduce_min, tf.reduce_max)]
+print("pixels:", dist_images.values[0].dtype.name, "from", pixel_range[0], "to", pixel_range[1])
 
 # %% [markdown]
 # ### What `cache()` buys
@@ -275,12 +288,13 @@ print(
 # %% [markdown]
 # ## Train briefly
 #
-# `repeat()` + `steps_per_epoch` keeps each epoch short (100 steps of 128 images instead of 469) and lets one iterator run
-# across epochs. `verbose=2` prints one line per epoch.
+# `repeat()` + `steps_per_epoch` keeps each epoch short: 100 steps of 128 images instead of the 469 of a full pass.
+# `verbose=2` prints one line per epoch.
 #
-# The seed fixes the starting weights and the order of the batches, so on one machine every run gives the same numbers.
-# Your CPU may round the last digits of float32 sums differently, so your losses and accuracies can differ from the
-# ones shown here in the 4th decimal: what holds everywhere is that the loss falls and the accuracy passes 0.9.
+# The seed fixed the starting weights and the order of the batches. Your CPU may round the last digits of float32 sums
+# differently, so your losses and accuracies can differ from the ones shown here in the last digits: what holds
+# everywhere is that the loss falls and the accuracy passes 0.9. And on every machine the two copies of each variable
+# are still bitwise identical after training: each step applied the same all-reduced update to both.
 
 # %%
 history = model.fit(train_dataset.repeat(), epochs=2, steps_per_epoch=100, verbose=2)
@@ -288,7 +302,9 @@ losses = history.history["loss"]
 eval_loss, eval_accuracy = model.evaluate(eval_dataset, verbose=0)
 print("loss per epoch:", roundtrip.approx(losses))
 print("test accuracy after 200 steps:", roundtrip.approx(eval_accuracy, 2))
-assert losses[1] < losses[0] and eval_accuracy > 0.9
+copies_equal = all(np.array_equal(*(c.numpy() for c in w.value.values)) for w in model.trainable_weights)
+print("both copies of every weight bitwise identical after training:", copies_equal)
+assert losses[1] < losses[0] and eval_accuracy > 0.9 and copies_equal
 
 # %% [markdown]
 # ## Exercises
@@ -328,18 +344,21 @@ assert not isinstance(outside_kernel, tf.distribute.DistributedValues)
 
 # %%
 assert replica_devices == ("/cpu:0", "/cpu:1") and strategy.num_replicas_in_sync == 2
-assert [int(i) for i in replica_ids] == [0, 1]
 assert not tf.config.list_logical_devices("GPU")
+assert default_choice.extended.worker_devices == strategy.extended.worker_devices  # no GPU: every logical CPU
+assert [int(i) for i in replica_ids] == [0, 1] and [int(r) for r in reduced] == [3, 3]
 assert info.splits["train"].num_examples == 60_000 and info.splits["test"].num_examples == 10_000
 assert tuple(train_counts) == data.TRAIN_CLASS_COUNTS and tuple(test_counts) == data.TEST_CLASS_COUNTS
 assert BATCH_SIZE == 128 and int(train_dataset.cardinality()) == 469
 assert [tuple(v.shape) for v in dist_images.values] == [(64, 28, 28, 1)] * 2
+assert dist_images.values[0].dtype == tf.float32 and pixel_range == [0.0, 1.0]
 assert type(kernel.value).__name__ == "MirroredVariable" and len(kernel.value.values) == 2
-assert losses[1] < losses[0] and eval_accuracy > 0.9
-print("✓ 2 replicas on 2 logical CPUs (no GPU in use); strategy.run runs a function once per replica")
+assert losses[1] < losses[0] and eval_accuracy > 0.9 and copies_equal
+print("✓ 2 replicas on 2 logical CPUs (no GPU in use); MirroredStrategy() with no list picks the same 2 here")
+print("✓ strategy.run runs a function once per replica; all_reduce gives every replica the sum")
 print("✓ MNIST 60000/10000 with the official class counts")
 print("✓ global batch 128 = 64 per replica × 2, split evenly by the strategy")
-print("✓ variables created in the scope are mirrored on both devices")
+print("✓ variables created in the scope are mirrored on both devices, and the copies stay identical in training")
 print("✓ the loss fell and the test accuracy passed 0.9 after 200 steps")
 
 

@@ -16,12 +16,12 @@
 # - saving a model trained under `MirroredStrategy` to one `.keras` file, and what that file holds
 # - loading it with no strategy and training on **without** calling `compile` again
 # - loading it under `OneDeviceStrategy`, and under a `MirroredStrategy` with fewer replicas (1) or more (4, in a new
-#   process), where every batch must split evenly between the replicas
+#   process), and why no batch may leave a replica without data
 # - what goes wrong when a model loaded *outside* `strategy.scope()` is trained under the strategy, and the fix
 # - how to check a round trip: weights and optimizer state (bitwise, by position), predictions (up to float32 rounding), and the continued loss curve
 # - the seed tutorial's Keras 2 SavedModel directory through `tf_keras`, and why Keras 3's `model.save('a_directory')` raises
 #
-# **Expected run time:** about 80 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 90 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
@@ -120,8 +120,8 @@ print("probe batch of test images:", tuple(x_probe.shape))
 # %% [markdown]
 # ## Save to a `.keras` file
 #
-# One call, outside any scope. A temporary folder holds everything this notebook writes, and is its working folder
-# from here on (a script in section 3 is written there); paths are printed relative to it. A `.keras` file is a zip archive: `config.json` describes the architecture and how the model was compiled,
+# One call, outside any scope. A temporary folder, the working folder from here on, holds everything this notebook
+# writes; paths are printed relative to it. A `.keras` file is a zip archive: `config.json` describes the architecture and how the model was compiled,
 # `model.weights.h5` holds the layer weights **and** the optimizer's variables, `metadata.json` the Keras version (the
 # section "Going deeper: inside the `.keras` file" at the end opens them). The Keras guide
 # [Save, serialize, and export models](https://keras.io/guides/serialization_and_saving/) describes the format.
@@ -259,17 +259,14 @@ one_replica_losses = on_1_replica.fit(
 # %% [markdown]
 # ### More replicas than at save time: 4, in a new process
 #
-# This notebook's CPU is split into 2 logical devices, and the split cannot change once TensorFlow runs (notebook 01
-# shows the error). For 4 replicas the script below runs in a new Python process, which splits its CPU into 4 with
-# the same `devices.use_cpu_replicas` call before anything else touches TensorFlow, loads the `.keras` file inside a
-# 4-replica `MirroredStrategy`, and trains on. It keeps the global batch of 128, so each replica now gets 32 images
-# per step instead of 64.
+# This notebook's 2-device split cannot change once TensorFlow runs (notebook 01 shows the error), so the script below
+# runs in a new Python process: it splits its CPU into 4 with `devices.use_cpu_replicas` before TensorFlow starts,
+# loads the `.keras` file inside a 4-replica `MirroredStrategy`, and trains on. The global batch stays 128, so each
+# replica gets 32 images per step instead of 64.
 #
-# The training images for the script are the first 40 cached batches of `continue_dataset` and 5 images more: 5125
-# images, like most data sets not a multiple of the global batch. A plain `batch(128)` therefore ends with a batch of
-# 5, which the strategy splits as (2, 2, 1, 0): one replica gets no image at all. The script calls
-# `batch(128, drop_remainder=True)`, which drops that last batch; with `--keep-last-batch` it keeps it, to show what
-# happens then.
+# Its training images are the first 40 cached batches of `continue_dataset` and 5 more: 5125, like most data sets not
+# a multiple of the global batch. `batch(128)` would end with a batch of 5, split (2, 2, 1, 0): one replica gets no
+# image. The script drops that batch with `drop_remainder=True`; `--keep-last-batch` keeps it.
 
 # %%
 # %%writefile on_more_replicas.py
@@ -323,11 +320,11 @@ if args.out:
     np.savez(args.out, logits=logits, losses=losses, **weights, **optimizer)
 
 # %% [markdown]
-# The notebook writes the training images and the probe batch to a file, then runs the script twice at the same time,
-# as two processes in a `ProcessGroup` (leaving its `with` block stops and reaps both, even if a cell fails): once as
-# written, once with `--keep-last-batch`. The first writes what it loaded and computed to `on_4_replicas.npz`, which
-# the notebook compares with the model saved here: weights and optimizer state bitwise, the predictions on the probe
-# batch with this notebook's 2-replica ones (up to float32 rounding: 4 × 32 images add in another order than 2 × 64).
+# The notebook writes those images and the probe batch to a file and runs the script twice at once, in a
+# `ProcessGroup` (leaving its `with` block stops and reaps both, even if a cell fails): as written, and with
+# `--keep-last-batch`. The first run saves what it loaded and computed to `on_4_replicas.npz`, and the next cell
+# compares it with the saved model: weights and optimizer state bitwise, predictions on the probe batch with this
+# notebook's 2-replica ones up to float32 rounding (split 4 × 32 instead of 2 × 64, the sums may run in another order).
 
 # %%
 batches = list(continue_dataset.take(STEPS + 1).as_numpy_iterator())  # the first 41 cached batches
@@ -376,25 +373,23 @@ print(
 
 # %% [markdown]
 # The 4-replica process loaded the same bits, predicted the same logits up to float32 rounding, and trained on from the
-# saved optimizer state: 200 steps → 280, and the loss of its second pass over the same 40 batches is lower than that
-# of the first ("Did training really continue?" below compares its first epoch with this notebook's).
+# saved optimizer state (200 steps → 280); its second pass over the same 40 batches has the lower loss, and "Did
+# training really continue?" below compares its first epoch with this notebook's.
 #
-# The process that kept the last batch of 5 images died inside `fit`: TensorFlow's C++ code failed a check
-# (`Check failed: ...` on its error output) and aborted the whole process (`SIGABRT`). There is no Python exception
-# to catch, nothing after `fit` ran, and whatever the process had not saved was lost. Its only difference from the
-# first run is that last batch, which left one of the 4 replicas with no image. Drop it with
-# `batch(..., drop_remainder=True)`, as the script does, or use a number of examples that is a multiple of the global
-# batch.
+# With the last batch of 5 kept, the process died inside `fit`: TensorFlow's C++ code failed a check and aborted the
+# whole process (`SIGABRT`), with no Python exception to catch and nothing after `fit` run. Its only difference from
+# the first run is that batch, which left a replica with no image. Drop it (`drop_remainder=True`), or use a number
+# of examples that is a multiple of the global batch.
 #
 # ## 4. Load inside the scope you will train under
 #
-# A model remembers the strategy whose scope it was created or loaded in (`model.distribute_strategy`, as sections 1
-# and 2 printed). One loaded outside any scope remembers none: it uses whichever strategy is current when `fit` runs.
-# With no scope around `fit` that is the default strategy, and it trains on one device, as `plain` did in section 1.
-# Inside `with strategy.scope():` it is the `MirroredStrategy`, which updates each variable on every replica and
-# starts by asserting that the variable is mirrored
+# A model keeps the strategy whose scope it was created or loaded in as `model.distribute_strategy` (sections 1 and 2
+# printed it). One loaded outside any scope has none of its own and uses whichever strategy is current when `fit`
+# runs: with no scope, the default one (one device, as `plain` in section 1); inside `with strategy.scope():`, the
+# `MirroredStrategy`, whose variable update starts by asserting that the variable is mirrored
 # ([`MirroredExtended._update`](https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/distribute/mirrored_strategy.py)).
-# These variables are plain, so `fit` fails before its first step, with an `AssertionError` that has no message:
+# These variables are plain, so `fit` fails before its first step with a bare `AssertionError`, and leaves the model
+# object unable to train at all. The fix: load inside the scope.
 
 # %%
 outside = keras.models.load_model(keras_path)  # loaded outside any scope
@@ -440,8 +435,8 @@ print("fit inside strategy.scope(): iterations", TRAINED_STEPS, "→", inside_st
 # ## Did training really continue?
 #
 # As a reference, the original model itself now trains on, in-process, on the same cached batches. If the save kept
-# everything, each restored copy follows that curve. The 4-replica process trained twice on the first 40 of those
-# batches, so only its first epoch is on this curve.
+# everything, each restored copy follows that curve. Of the 4-replica run, only the first epoch trained on these
+# batches.
 
 # %%
 reference_losses = model.fit(continue_dataset, epochs=CONTINUE_EPOCHS, steps_per_epoch=STEPS, verbose=2).history["loss"]
