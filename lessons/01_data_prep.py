@@ -70,10 +70,9 @@ warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 # ```
 #
 # On a runtime with a GPU (a Colab GPU runtime, for example) it also hides the GPU with
-# `tf.config.set_visible_devices([], "GPU")`, so that every runtime runs these lessons on the same 2 logical CPUs
-# and prints the same results, and the extra TensorFlow processes of notebooks 05 and 07 never share a GPU
-# (`helpers/devices.py` gives the details). Which devices a strategy uses is the list of names you give it, as the
-# next section shows.
+# `tf.config.set_visible_devices([], "GPU")`, so that every runtime runs these lessons on the same 2 logical CPUs and
+# the extra TensorFlow processes of notebooks 05 and 07 never share a GPU (`helpers/devices.py` gives the details).
+# Which devices a strategy uses is the list of names you give it, as the next section shows.
 
 # %%
 import tensorflow as tf
