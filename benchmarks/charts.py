@@ -25,7 +25,9 @@ def _unique(values) -> list:
 
 def ratio_chart(rows: Sequence[dict]) -> Figure:
     """Save and load throughput as a fraction of the raw disk bandwidth: one column per model size,
-    one bar per (format, strategy). Failed formats have no bar."""
+    one bar per (format, strategy). The bar divides by the median of the raw probes; where the rows carry the
+    probes' spread, a whisker spans the ratio against the fastest and the slowest probe, and a bar above 1 is
+    labelled with its value. Failed formats have no bar."""
     measured = [r for r in rows if r.get("format") != RAW and r.get("save_ratio") is not None]
     if not measured:
         raise ValueError("no measured rows: pass the rows of a checkpoint.csv with at least one format that ran")
@@ -33,6 +35,7 @@ def ratio_chart(rows: Sequence[dict]) -> Figure:
     formats = _unique(r["format"] for r in measured)
     strategies = _unique(r["strategy"] for r in measured)
     params = {r["size"]: r["params"] for r in measured}
+    probes = {r["size"]: r.get("raw_probes") for r in rows if r.get("format") == RAW}
     fig = Figure(figsize=(max(8.0, 4.2 * len(sizes) + 1.5), 7.5))
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, len(sizes), squeeze=False, sharey="row")
@@ -43,16 +46,37 @@ def ratio_chart(rows: Sequence[dict]) -> Figure:
             ax = axes[row][col]
             for i, strategy in enumerate(strategies):
                 by_format = {r["format"]: r for r in measured if r["size"] == size and r["strategy"] == strategy}
-                values = [by_format[f][f"{what}_ratio"] if f in by_format else np.nan for f in formats]
-                ax.bar(xs + i * width, values, width, label=strategy)
-            ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label=f"= {raw}")
+                got = [by_format.get(f) for f in formats]
+                values = np.array([r[f"{what}_ratio"] if r else np.nan for r in got], dtype=float)
+                lo = np.array([r.get(f"{what}_ratio_min") if r else None for r in got], dtype=float)
+                hi = np.array([r.get(f"{what}_ratio_max") if r else None for r in got], dtype=float)
+                bars = ax.bar(xs + i * width, values, width, label=strategy)
+                if not np.all(np.isnan(lo)):
+                    err = np.vstack([np.clip(values - lo, 0, None), np.clip(hi - values, 0, None)])
+                    ax.errorbar(xs + i * width, values, yerr=err, fmt="none", ecolor="black", elinewidth=0.6, capsize=2)
+                for bar, value in zip(bars, values, strict=True):
+                    if value > 1:  # above the median raw bandwidth: see above_raw in the CSV
+                        ax.annotate(
+                            f"{value:.2f}",
+                            (bar.get_x() + bar.get_width() / 2, value),
+                            ha="center",
+                            va="bottom",
+                            fontsize=6,
+                            color="tab:red",
+                        )
+            ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label=f"= median {raw}")
             ax.set_xticks(xs + 0.4 - width / 2)
             ax.set_xticklabels(formats if row == 1 else [], rotation=40, ha="right", fontsize=8)
-            ax.set_title(f"{what}, {size} ({params[size]:,} params)", fontsize=9)
+            count = f", {probes[size]:.0f} raw probes" if probes.get(size) else ""
+            ax.set_title(f"{what}, {size} ({params[size]:,} params{count})", fontsize=9)
             if col == 0:
-                ax.set_ylabel(f"{what} throughput ÷ {raw}", fontsize=8)
+                ax.set_ylabel(f"{what} throughput ÷ median {raw}", fontsize=8)
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle("Checkpoint throughput as a fraction of the raw disk bandwidth (same folder, same run)", fontsize=10)
+    fig.suptitle(
+        "Checkpoint throughput as a fraction of the raw disk bandwidth (same folder, same run; raw probes interleaved"
+        " with the formats)\nwhiskers: against the fastest and the slowest raw probe; red: above the median probe",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 

@@ -11,8 +11,13 @@ that keeps the optimizer writes 12 bytes per parameter: ~0.6 GB at 5e7). For eac
 
 Why a ratio to the disk: a "12 s save" means nothing on its own. The same run measures the raw bandwidth of the same
 directory (write N bytes + ``fsync``; read them back with plain file I/O after dropping them from the page cache),
-with N the size of the largest artifact of that model size, and reports each format's bytes/second as a fraction of
-it. So that the two are comparable:
+with N = 12 bytes per parameter (the checkpoint of the weights and Adam's two moments), and reports each format's
+bytes/second as a fraction of it. On a shared or virtual disk that bandwidth drifts during a run, so the raw probe is
+interleaved with the formats: one probe before every format (per strategy) and one after the last, and the ratio's
+denominator is the median of all probes of that model size; the CSV keeps their min and max, and the ratios against
+the fastest and the slowest probe (``*_ratio_min`` / ``*_ratio_max``). A ratio above 1 is flagged (``above_raw``):
+within the probes' spread it says the disk was faster during that save than at the median probe, not that a format
+beat the disk. So that the two are comparable:
 
 - a save is timed until its files are complete *and* on disk: the call, the wait for an asynchronous write, then
   ``fsync`` of every file it wrote (``save_call_s`` is the call alone: what the training loop waits for);
@@ -120,8 +125,18 @@ CSV_FIELDS = (
     "load_MBps",
     "raw_write_MBps",
     "raw_read_MBps",
+    "raw_probes",
+    "raw_write_MBps_min",
+    "raw_write_MBps_max",
+    "raw_read_MBps_min",
+    "raw_read_MBps_max",
     "save_ratio",
     "load_ratio",
+    "save_ratio_min",
+    "save_ratio_max",
+    "load_ratio_min",
+    "load_ratio_max",
+    "above_raw",
     "cached_before_load",
     "restores_optimizer",
     "error",
@@ -148,8 +163,15 @@ EVICTION_NOTE = (
 )
 SAVE_NOTE = (
     "save_s: from the save call until every file it wrote is complete and fsynced (for 'Checkpoint async' this "
-    "includes Checkpoint.sync()); save_call_s: the call alone. Raw write: N bytes written and fsynced; ratios are "
-    "(bytes / seconds) / raw bandwidth of the same directory in the same run, N = the size's largest artifact."
+    "includes Checkpoint.sync()); save_call_s: the call alone. Raw write: N bytes written and fsynced, N = 12 bytes "
+    "per parameter; ratios are (bytes / seconds) / the median raw bandwidth of the same directory in the same run."
+)
+RAW_NOTE = (
+    "The raw probe (one write + fsync and one read after eviction) runs before every format of every strategy and "
+    "once after the last, interleaved with the formats: raw_probes probes per size. raw_*_MBps is their median "
+    "(the ratios' denominator), raw_*_MBps_min/max their spread; *_ratio_min/max divide by the fastest/slowest "
+    "probe. above_raw flags a ratio above 1 and says whether it lies within the probes' spread (the disk was faster "
+    "during that save than at the median probe) or above every probe."
 )
 ASYNC_NOTE = (
     "Keras 3 + TF: a second asynchronous write through the same tf.train.Checkpoint of a Keras model raises "
@@ -223,7 +245,7 @@ class Config:
     formats: tuple[str, ...] = FORMATS
     strategies: tuple[str, ...] = tuple(STRATEGIES)
     stall_checkpoints: int = 3  # checkpoints per training loop in the async-stall measurement; 0 = skip it
-    disk_repeats: int = 3  # raw write/read probes per size: medians
+    disk_repeats: int = 1  # raw write/read probes at each point between formats (see RAW_NOTE): medians
 
     def __post_init__(self) -> None:
         if not self.sizes:
@@ -238,7 +260,7 @@ class Config:
 
 
 FULL = Config()
-QUICK = Config(sizes=(1_000_000,), repeats=2, warmup=1, stall_checkpoints=3, disk_repeats=2)
+QUICK = Config(sizes=(1_000_000,), repeats=2, warmup=1, stall_checkpoints=3, disk_repeats=1)
 
 
 def dense_width(params: int) -> int:
@@ -468,6 +490,37 @@ def disk_bandwidth(folder: str | os.PathLike, nbytes: int, runs: int = 3) -> Dis
     )
 
 
+def combine_probes(probes: Sequence[DiskBandwidth]) -> tuple[DiskBandwidth, dict]:
+    """Probes of the same size taken at different times -> (their medians as one DiskBandwidth, their spread).
+
+    The spread holds ``raw_probes`` and the min and max write and read bandwidth in MB/s (10^6 bytes).
+    """
+    if not probes:
+        raise ValueError("no raw disk probes to combine")
+    nbytes = probes[0].nbytes
+    if any(p.nbytes != nbytes for p in probes):
+        raise ValueError("probes of different sizes cannot be combined")
+    writes = [w for p in probes for w in ([p.write_s] * p.runs)]
+    reads = [r for p in probes for r in ([p.read_s] * p.runs)]
+    known = [p.cached_after_evict for p in probes if p.cached_after_evict is not None]
+    disk = DiskBandwidth(
+        nbytes,
+        len(writes),
+        statistics.median(writes),
+        statistics.median(reads),
+        max(known) if known else None,
+        all(p.evicted for p in probes),
+    )
+    spread = {
+        "raw_probes": len(writes),
+        "raw_write_MBps_min": nbytes / max(writes) / 1e6,
+        "raw_write_MBps_max": nbytes / min(writes) / 1e6,
+        "raw_read_MBps_min": nbytes / max(reads) / 1e6,
+        "raw_read_MBps_max": nbytes / min(reads) / 1e6,
+    }
+    return disk, spread
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The model and the formats
 
@@ -507,7 +560,6 @@ class _Case:
         if self.reused is None:
             self.reused = _checkpoint(self.model)
         return self.reused
-
 
 
 def _checkpoint(model):
@@ -865,7 +917,7 @@ def run(
         results.meta = {
             "config": {**asdict(config), "sizes": [size_label(s) for s in config.sizes]},
             "machine": machine_info(work),
-            "method": {"eviction": EVICTION_NOTE, "save": SAVE_NOTE, "async": ASYNC_NOTE},
+            "method": {"eviction": EVICTION_NOTE, "save": SAVE_NOTE, "raw": RAW_NOTE, "async": ASYNC_NOTE},
             "model": f"{LAYERS} Dense(w) layers on a w-wide input, Adam (slots made by one train_on_batch step)",
             "sharding": f"MaxShardSizePolicy(max_shard_size=ceil(12 * params / {SHARDS}))",
         }
@@ -878,6 +930,9 @@ def run(
             label = size_label(params)
             shard_bytes = math.ceil(12 * params / SHARDS)
             size_rows: list[dict] = []
+            probes: list[DiskBandwidth] = []
+            probe_bytes = 12 * params  # the checkpoint of the weights and Adam's two moments
+
             for strategy_name, strategy in strategies.items():
                 log(f"{label} ({params:,} requested), {strategy_name}")
                 model = build_model(params, strategy)
@@ -886,6 +941,8 @@ def run(
                 if "async_same_checkpoint_second_write" not in results.meta and "Checkpoint async" in config.formats:
                     results.meta["async_same_checkpoint_second_write"] = _async_reuse_error(case, work) or "works"
                 for fmt in config.formats:
+                    # a raw probe before every format: the disk's bandwidth drifts during a run
+                    probes.append(disk_bandwidth(work, probe_bytes, config.disk_repeats))
                     folder = work / "formats"
                     folder.mkdir()
                     try:
@@ -910,11 +967,14 @@ def run(
                     results.stall.append({**base_row, **stall})
                 del case, model
                 gc.collect()
-            largest = max([r.get("bytes") or 0 for r in size_rows] + [12 * params])
-            disk = disk_bandwidth(work, largest, config.disk_repeats)
+            probes.append(disk_bandwidth(work, probe_bytes, config.disk_repeats))  # and one after the last
+            disk, spread = combine_probes(probes)
             log(
-                f"  raw file I/O, {largest / 1e6:.0f} MB: write+fsync {disk.write_Bps / 1e6:.0f} MB/s, "
-                f"read {disk.read_Bps / 1e6:.0f} MB/s (resident before read: {disk.cached_after_evict})"
+                f"  raw file I/O, {probe_bytes / 1e6:.0f} MB, median of {disk.runs} probes: write+fsync "
+                f"{disk.write_Bps / 1e6:.0f} MB/s ({spread['raw_write_MBps_min']:.0f}-"
+                f"{spread['raw_write_MBps_max']:.0f}), read {disk.read_Bps / 1e6:.0f} MB/s "
+                f"({spread['raw_read_MBps_min']:.0f}-{spread['raw_read_MBps_max']:.0f}); resident before read: "
+                f"{disk.cached_after_evict}"
             )
             raw_row = {
                 "size": label,
@@ -932,7 +992,7 @@ def run(
                 "error": "" if disk.evicted else "page cache not dropped: no posix_fadvise on this OS",
             }
             for row in [raw_row, *size_rows]:
-                _add_ratios(row, disk)
+                _add_ratios(row, disk, spread)
             results.rows.extend([raw_row, *size_rows])
         results.meta["wall_s"] = round(time.perf_counter() - started, 1)
         results.meta["threads_at_end"] = threading.active_count()  # one per async Checkpoint ever written through
@@ -945,15 +1005,31 @@ def run(
     return results
 
 
-def _add_ratios(row: dict, disk: DiskBandwidth) -> None:
+def _add_ratios(row: dict, disk: DiskBandwidth, spread: dict | None = None) -> None:
+    """Add the raw bandwidth (median and spread), the ratios against it and the ``above_raw`` flag to ``row``."""
     row["raw_write_MBps"] = disk.write_Bps / 1e6
     row["raw_read_MBps"] = disk.read_Bps / 1e6
+    spread = spread or {
+        "raw_probes": disk.runs,
+        "raw_write_MBps_min": row["raw_write_MBps"],
+        "raw_write_MBps_max": row["raw_write_MBps"],
+        "raw_read_MBps_min": row["raw_read_MBps"],
+        "raw_read_MBps_max": row["raw_read_MBps"],
+    }
+    row.update(spread)
     if row.get("error") and not row.get("runs"):
         return
     row["save_MBps"] = row["bytes"] / row["save_s"] / 1e6
     row["load_MBps"] = row["bytes"] / row["load_s"] / 1e6
-    row["save_ratio"] = row["save_MBps"] / row["raw_write_MBps"]
-    row["load_ratio"] = row["load_MBps"] / row["raw_read_MBps"]
+    flags = []
+    for what, raw in (("save", "raw_write_MBps"), ("load", "raw_read_MBps")):
+        row[f"{what}_ratio"] = row[f"{what}_MBps"] / row[raw]
+        row[f"{what}_ratio_min"] = row[f"{what}_MBps"] / row[f"{raw}_max"]  # against the fastest probe
+        row[f"{what}_ratio_max"] = row[f"{what}_MBps"] / row[f"{raw}_min"]  # against the slowest probe
+        if row[f"{what}_ratio"] > 1 and row.get("format") != RAW:
+            where = "within the raw probes' spread" if row[f"{what}_ratio_min"] <= 1 else "above every raw probe"
+            flags.append(f"{what} {row[f'{what}_ratio']:.2f} > 1, {where}")
+    row["above_raw"] = "; ".join(flags)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -1007,7 +1083,7 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
         rows = list(csv.DictReader(f))
     for row in rows:
         for key, value in row.items():
-            if key in ("size", "strategy", "format", "error"):
+            if key in ("size", "strategy", "format", "error", "above_raw"):
                 continue
             if value == "":
                 row[key] = None
@@ -1021,6 +1097,19 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
 
 def _fmt(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _raw_spread(raw: dict) -> str:
+    """The raw probes of one size in words: medians, and min–max when there is more than one probe."""
+    probes = raw.get("raw_probes") or 1
+    if probes > 1 and raw.get("raw_write_MBps_min") is not None:
+        return (
+            f"write + fsync {raw['raw_write_MBps']:,.0f} MB/s (median of {probes:.0f} probes interleaved with the "
+            f"formats; min–max {raw['raw_write_MBps_min']:,.0f}–{raw['raw_write_MBps_max']:,.0f}), read after "
+            f"eviction {raw['raw_read_MBps']:,.0f} MB/s ({raw['raw_read_MBps_min']:,.0f}–"
+            f"{raw['raw_read_MBps_max']:,.0f})"
+        )
+    return f"write + fsync {raw['raw_write_MBps']:,.0f} MB/s, read after eviction {raw['raw_read_MBps']:,.0f} MB/s"
 
 
 def timing_table(results: Results) -> str:
@@ -1073,9 +1162,8 @@ def markdown_summary(csv_path: str | os.PathLike) -> str:
         f"{machine.get('memory_GiB', '?')} GiB RAM, {fs}; TensorFlow {machine.get('tensorflow', '?')}, "
         f"Keras {machine.get('keras', '?')}; run on {machine.get('date', '?')}.",
         "",
-        f"**Raw disk, same folder, same run:** write + fsync {raw['raw_write_MBps']:,.0f} MB/s, read after eviction "
-        f"{raw['raw_read_MBps']:,.0f} MB/s ({raw['bytes'] / 1e6:,.0f} MB file). Reads start from files dropped from "
-        "the page cache (per-file `posix_fadvise`); a VM host may still cache the disk.",
+        f"**Raw disk, same folder, same run:** {_raw_spread(raw)} ({raw['bytes'] / 1e6:,.0f} MB file). Reads start "
+        "from files dropped from the page cache (per-file `posix_fadvise`); a VM host may still cache the disk.",
         "",
         f"**At {largest} ({params:,} parameters, Adam state included), median of {runs} runs:**",
         "",
@@ -1088,11 +1176,22 @@ def markdown_summary(csv_path: str | os.PathLike) -> str:
         if r["error"] and not r["runs"]:
             out.append(f"| {r['format']} | {r['strategy']} | – | – | – | failed: {r['error']} | |")
             continue
+        mark = {w: " †" if (r.get(f"{w}_ratio") or 0) > 1 else "" for w in ("save", "load")}
         out.append(
             f"| {r['format']} | {r['strategy']} | {r['bytes'] / 1e6:,.0f} | {_fmt(r['save_s'])} | "
-            f"{_fmt(r['load_s'])} | {_fmt(r['save_ratio'])} | {_fmt(r['load_ratio'])} |"
+            f"{_fmt(r['load_s'])} | {_fmt(r['save_ratio'])}{mark['save']} | {_fmt(r['load_ratio'])}{mark['load']} |"
         )
     out.append("")
+    above = [r for r in rows if r.get("above_raw")]
+    if above:
+        out += ["**Ratios above 1** (any size; † in the table):", ""]
+        out += [f"- {r['size']}, {r['format']}, {r['strategy']}: {r['above_raw']}." for r in above]
+        out += [
+            "",
+            "Within the spread means that the disk was faster during that save or load than at the median probe, "
+            "not that the format beat the disk: a ratio is only as precise as the spread of the raw probes.",
+            "",
+        ]
     measured_stall = [s for s in stall if not s["error"]]
     if measured_stall:
         out += [

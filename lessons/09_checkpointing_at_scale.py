@@ -305,17 +305,15 @@ os.chdir(cwd_before_part1)
 # bitwise with the last good ones and the new ones. A kill *lost the last good model* when neither comes back.
 # The Keras callbacks are trained with `fit`: their first epoch writes the good model, the kill lands in the second
 # epoch's save; their safe variant is a small callback that saves through `save_atomically`. Measured on a 2-core
-# AMD EPYC (x86-64) with an ext4 disk, TensorFlow 2.21 and Keras 3.15.1, on 2026-11-30; the "more runs" of the three
-# TensorFlow writers (`--kills 10 --modes naive`, kills at 0 %, 10 %, …, 90 %) on the same machine on 2026-12-06,
-# while other jobs were running on it:
+# AMD EPYC (x86-64) with an ext4 disk, TensorFlow 2.21 and Keras 3.15.1, on 2026-11-30:
 #
 # | way to save | what the save does to the previous files | kills that lost the last good model: as is | through `save_atomically` | loading what a killed save left (as is) |
 # |---|---|---|---|---|
 # | `model.save("model.keras")` | opens the file with O_TRUNC, writes the zip into it | 5 of 5 | 0 of 5 | `` ValueError: File not found: filepath=<path>. Please ensure the file is an accessible `.keras` zip file. `` (kill 0) |
 # | `model.save_weights("model.weights.h5")` | h5py opens the file with O_TRUNC, writes into it | 4 of 5 | 0 of 5 | `` OSError: Unable to synchronously open file (file signature not found) `` (kill 0) |
-# | `model.export(folder)` | writes the variables under temporary names, renames the data file over the old one, then rewrites `variables.index` in place; `saved_model.pb` via temporary + rename | 0 of 5 (3 more runs: 0, 0 and 1 of 10) | 0 of 5 | the previous model (or the new one); in the more runs once `` OpError: file is too short to be an sstable `` |
-# | `tf.saved_model.save(model, folder)` | the same sequence as `model.export` | 1 of 5 (3 more runs: 1, 0 and 0 of 10) | 0 of 5 | `` DataLossError: TensorBundle at <path> shard 0 (20000000 bytes): Checksum does not match `` (kill 4) |
-# | `tf.train.Checkpoint(...).write(prefix)` | writes the data in `<prefix>_temp/`, renames it over the old data file, then rewrites `<prefix>.index` in place | 1 of 5 (3 more runs: 0, 0 and 0 of 10) | 0 of 5 | `` DataLossError: TensorBundle at <path> shard 0 (20000000 bytes): Checksum does not match `` (kill 4) |
+# | `model.export(folder)` | writes the variables under temporary names, renames the data file over the old one, then rewrites `variables.index` in place; `saved_model.pb` via temporary + rename | 0 of 5 | 0 of 5 | the previous model (or the new one) |
+# | `tf.saved_model.save(model, folder)` | the same sequence as `model.export` | 1 of 5 | 0 of 5 | `` DataLossError: TensorBundle at <path> shard 0 (20000000 bytes): Checksum does not match `` (kill 4) |
+# | `tf.train.Checkpoint(...).write(prefix)` | writes the data in `<prefix>_temp/`, renames it over the old data file, then rewrites `<prefix>.index` in place | 1 of 5 | 0 of 5 | `` DataLossError: TensorBundle at <path> shard 0 (20000000 bytes): Checksum does not match `` (kill 4) |
 # | `tf.train.CheckpointManager(...).save()` | writes a new prefix `ckpt-N`, switches the `checkpoint` file (temporary + rename), then deletes `ckpt-(N-1)` | 0 of 5 | n/a: already writes a new name each time and switches to it atomically | the previous model (or the new one) |
 # | `keras.callbacks.ModelCheckpoint("model.keras")` | `model.save` at every epoch end: as `model.save` | 5 of 5 | 0 of 5 | `` ValueError: File not found: filepath=<path>. Please ensure the file is an accessible `.keras` zip file. `` (kill 0) |
 # | `keras.callbacks.BackupAndRestore(folder)` | `save_weights` into `latest.weights.h5` in place, then `training_metadata.json` in place | 5 of 5 | 0 of 5 | `` OSError: Unable to synchronously open file (file signature not found) `` (kill 0) |
@@ -332,11 +330,13 @@ os.chdir(cwd_before_part1)
 #   index and a data file of two different saves, and the restore fails (`DataLossError: ... Checksum does not
 #   match`, or `file is too short to be an sstable` when the index itself was cut short).
 # - That window is narrow, and whether a kill lands in it is chance. In the run of the table the kills at 80 % of
-#   `tf.saved_model.save` and of `Checkpoint.write` did, and `model.export`'s did not; in the 3 more runs,
-#   `model.export` lost 1 kill of 30, `tf.saved_model.save` 1 of 30 and `Checkpoint.write` 0 of 30. One or two
-#   kills in 35 for each writer are too few to rank the three: none of them keeps the last good model through a
-#   kill at the wrong moment. Nor is "80 % of the save" a precise moment: the uninterrupted `tf.saved_model.save`
-#   took 0.15 s in one run and 0.51 s in another, so the same fraction lands at different points of the save.
+#   `tf.saved_model.save` and of `Checkpoint.write` did, and `model.export`'s did not. In 3 more runs of these three
+#   writers with 10 kills each (at 0 %, 10 %, …, 90 %; same machine, 2026-12-06, other jobs running on it;
+#   `benchmarks/results/kill_window/`), `model.export` lost 1 kill of 30, `tf.saved_model.save` 1 of 30 and
+#   `Checkpoint.write` 0 of 30. One or two kills in 35 for each writer are too few to rank the three: none of them
+#   keeps the last good model through a kill at the wrong moment. Nor is "80 % of the save" a precise moment: the
+#   uninterrupted `tf.saved_model.save` took 0.15 s in one run and 0.51 s in another, so the same fraction lands at
+#   different points of the save.
 # - `CheckpointManager.save` writes a new name (`ckpt-2`) every time and switches its `checkpoint` file atomically,
 #   and `BackupAndRestore(double_checkpoint=True)` falls back to a copy of the previous backup: no kill broke them.
 # - Through `save_atomically`, no kill lost the last good model, in any format.
@@ -814,15 +814,20 @@ assert new_copies == 3 * reused_copies and new_bytes == 3 * reused_bytes and reu
 # - **load s**: the load inside the strategy's scope (weights-only formats restore into a model built by code, as in
 #   08), after every file of the artifact was dropped from the page cache (`os.posix_fadvise`, per file), so the bytes
 #   come from the disk, not from memory. On a virtual machine the host may still cache the disk;
-# - **the ratios**: bytes per second divided by the raw bandwidth of the same folder in the same run: writing the same
-#   number of bytes with plain file I/O plus `fsync`, and reading them back after dropping them from the cache. A
-#   ratio of 1 means the format saves (or loads) as fast as the disk allows;
+# - **the ratios**: bytes per second divided by the raw bandwidth of the same folder in the same run: writing 12 bytes
+#   per parameter with plain file I/O plus `fsync`, and reading them back after dropping them from the cache. That
+#   bandwidth moves while the benchmark runs (other programs, the host of a virtual machine), so this raw probe runs
+#   before every format under each strategy and once after the last, and a ratio divides by the median of those
+#   probes; the results give their range. A ratio of 1 means the format saves (or loads) as fast as the disk did at
+#   the median probe. A ratio above 1 (marked †) is not a format beating the disk: the disk was faster during that
+#   save than at the median probe;
 # - **the async stall**: a training loop of `train_on_batch` steps with a checkpoint every K steps, run three times:
 #   without checkpoints, with synchronous writes, with asynchronous ones. The stall per checkpoint is the extra time
 #   of the K steps after it, the write call included, compared with the loop without checkpoints.
 #
-# The full run takes about 15 minutes. Here is the 1e6 size only, with 2 repeats: its times are too small for the
-# ratios to mean much (fixed costs such as tracing dominate), and they are your machine's numbers of this run.
+# The full run took 11 minutes on a busy 2-core machine. Here is the 1e6 size only, with 2 repeats: its times are too
+# small for the ratios to mean much (fixed costs such as tracing dominate), and they are your machine's numbers of this
+# run.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -856,10 +861,15 @@ print(
     len(quick.stall) == 2 and not any(s["error"] for s in quick.stall),
 )
 print("second asynchronous write through one Checkpoint:", quick.meta["async_same_checkpoint_second_write"])
+raw = next(r for r in quick.rows if r["format"] == bench.RAW)
+print("raw disk probes, one before each format under each strategy and one after the last:", raw["raw_probes"])
+flagged = all((r["save_ratio"] > 1 or r["load_ratio"] > 1) == bool(r["above_raw"]) for r in measured)
+print("every ratio above the median raw probe is flagged, with where it lies in the probes' spread:", flagged)
 assert len(measured) == 2 * len(bench.FORMATS) and all(not r["error"] and r["runs"] == 2 for r in measured)
 assert size["model.export"] < size["tf.train.Checkpoint"] < size[".keras"]
 assert files["Checkpoint sharded"] > files["tf.train.Checkpoint"]
 assert len(quick.stall) == 2 and not any(s["error"] for s in quick.stall)
+assert raw["raw_probes"] == 2 * len(bench.FORMATS) + 1 and flagged
 
 # %% [markdown]
 # ### The full results
@@ -880,21 +890,28 @@ display(Image(filename=str(results / "checkpoint_ratios.png")), Image(filename=s
 # %% [markdown]
 # ### Takeaways
 #
-# From the full run above, at 50 million parameters (600 MB with Adam's state):
+# From the full run above, at 50 million parameters (600 MB with Adam's state). The disk's own speed moved by a factor
+# of 5 during that run (raw write + fsync from 306 to 1,680 MB/s), so only differences larger than that mean much:
 #
-# - **Checkpoints save closest to the disk's speed**: `tf.train.Checkpoint` and `CheckpointManager` wrote at about
-#   0.7–0.8 of the raw write bandwidth, `.keras` and the SavedModel writers at about half of it.
-# - **`.keras` loads slowest by far**: about 0.15 of the raw read bandwidth, against about 0.4–0.5 for every other
-#   format: unzipping and reading HDF5 from inside the archive costs more than the disk.
-# - **The strategy hardly matters**: under `MirroredStrategy` with 2 replicas each format's save and load took about as
-#   long as without it (one copy of each variable is written, notebook 08).
-# - **Asynchronous checkpoints return at once, but the write still costs**: the call blocked for about 0.05 s, yet the
-#   training loop lost about three quarters of a synchronous save per checkpoint at 5e7, and *more* than a synchronous
-#   save at 1e6 and 1e7: on 2 cores the background write competes with training for the CPU. It pays when the machine
-#   has cores to spare and the checkpoint is big. With a Keras 3 model, reuse one `Checkpoint` and write through
-#   `write_async` (above): a new `Checkpoint` per write keeps a thread and a copy of the model alive per save.
-# - **Sharding works but did not help here**: 8 data files instead of 1, saves about 1.2× slower, loads about as fast.
-#   Its use is a file-size limit of your storage, or parallel storage, not a single local disk.
+# - **`.keras` is the slowest to save and by far the slowest to load**: 1.65–2.30 s to save, against 0.61–0.95 s for
+#   the TensorFlow checkpoints and `.weights.h5`; 2.0–2.1 s to load, against 0.4–1.2 s for every other format
+#   (0.14–0.15 of the raw read bandwidth, against 0.25–0.64): unzipping and reading HDF5 from inside the archive
+#   costs more than the disk.
+# - **The checkpoints and `.weights.h5` save at about the disk's median speed** (0.75–1.17 of it; the three ratios
+#   above 1, marked †, lie within the raw probes' spread). `model.export` writes 400 MB (no optimizer) in about the
+#   time the checkpoints take for 600 MB.
+# - **No consistent effect of the strategy**: under `MirroredStrategy` with 2 replicas some formats saved faster and
+#   some slower than without it (`tf.saved_model.save` 0.76 s → 1.83 s, `Checkpoint sharded` 0.95 s → 0.61 s),
+#   differences of the size of the disk's own variation; one copy of each variable is written (notebook 08).
+# - **Asynchronous checkpoints return at once, but the write still costs**: the call blocked for 0.03–0.05 s at 5e7,
+#   yet the training loop lost 1.6–1.8 × a synchronous save per checkpoint: on 2 busy cores the background write
+#   competes with training for the CPU. At 1e6 and 1e7 the stall was lost in the noise (from −2 to 4 × a synchronous
+#   save of 0.03–0.5 s). It can pay only where the machine has cores to spare. With a Keras 3 model, reuse one
+#   `Checkpoint` and write through `write_async` (above): a new `Checkpoint` per write keeps one more thread and copy
+#   of the model alive per save.
+# - **Sharding works but did not help here**: 8 data files instead of 1; saves took 1.50× (no strategy) and 0.76×
+#   (Mirrored) the unsharded checkpoint's time, loads 1.71× and 1.07×. Its use is a file-size limit of your storage,
+#   or parallel storage, not a single local disk.
 
 # %% [markdown]
 # ## Exercises

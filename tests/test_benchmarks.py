@@ -150,6 +150,38 @@ def test_disk_bandwidth_probe(tmp_path):
         bench.disk_bandwidth(tmp_path / "missing", 10)
 
 
+def test_raw_probes_are_combined_and_ratios_above_one_flagged(tmp_path):
+    probes = [bench.DiskBandwidth(100_000_000, 1, w, r, 0.0, True) for w, r in ((0.25, 0.05), (0.2, 0.1), (0.4, 0.08))]
+    disk, spread = bench.combine_probes(probes)
+    assert (disk.runs, disk.write_s, disk.read_s, disk.evicted) == (3, 0.25, 0.08, True)
+    assert spread == pytest.approx(
+        {"raw_probes": 3, "raw_write_MBps_min": 250, "raw_write_MBps_max": 500}
+        | {"raw_read_MBps_min": 1000, "raw_read_MBps_max": 2000}
+    )
+    with pytest.raises(ValueError, match="no raw disk probes"):
+        bench.combine_probes([])
+    with pytest.raises(ValueError, match="different sizes"):
+        bench.combine_probes([probes[0], bench.DiskBandwidth(5, 1, 1.0, 1.0, None, True)])
+    raw = {"size": "1e7", "params": 8_333_333, "strategy": "", "format": bench.RAW, "runs": 3, "bytes": disk.nbytes}
+    raw |= {"files": 1, "save_call_s": disk.write_s, "save_s": disk.write_s, "load_s": disk.read_s, "error": ""}
+    row = {"size": "1e7", "params": 8_333_333, "strategy": "Mirrored(2)", "format": "CheckpointManager", "runs": 3}
+    row |= {"bytes": 100_000_000, "files": 2, "save_call_s": 0.2, "save_s": 0.22, "load_s": 0.2, "error": ""}
+    fast = {**row, "strategy": "no strategy", "save_s": 0.1}
+    for r in (raw, row, fast):
+        bench._add_ratios(r, disk, spread)
+    assert raw["above_raw"] == "" and raw["save_ratio"] == 1.0
+    assert row["save_ratio"] == pytest.approx(100 / 0.22 / 400)  # 455 MB/s against a median of 400
+    assert row["save_ratio_min"] < 1 < row["save_ratio"] < row["save_ratio_max"]
+    assert row["above_raw"] == "save 1.14 > 1, within the raw probes' spread"
+    assert fast["above_raw"] == "save 2.50 > 1, above every raw probe"
+    bench.write_results(bench.Results([raw, row, fast], [], {}), tmp_path)
+    text = bench.markdown_summary(tmp_path / bench.CSV_NAME)
+    assert "median of 3 probes interleaved with the formats; min–max 250–500" in text
+    assert "| CheckpointManager | Mirrored(2) | 100 | 0.22 | 0.20 | 1.14 † | 0.40 |" in text
+    assert "- 1e7, CheckpointManager, Mirrored(2): save 1.14 > 1, within the raw probes' spread." in text
+    assert charts.png_bytes(charts.ratio_chart(bench.read_csv(tmp_path / bench.CSV_NAME))).startswith(b"\x89PNG")
+
+
 # ---------------------------------------------------------------------------------------------------- writers
 
 
@@ -264,6 +296,8 @@ def test_tiny_run_writes_the_csv_schema(tmp_path):
     meta = json.loads((tmp_path / bench.META_NAME).read_text())
     assert meta["machine"]["tensorflow"] and meta["machine"]["filesystem"]["type"]
     assert meta["async_same_checkpoint_second_write"].startswith("ValueError: tf.function only supports singleton")
+    assert meta["threads_at_end"] <= 8  # Checkpoint async reuses one Checkpoint per model (write_async)
+    assert by[bench.RAW]["raw_probes"] == len(formats) + 1  # one probe before each format, one after the last
     assert (tmp_path / "checkpoint_ratios.png").exists() and (tmp_path / "checkpoint_stall.png").exists()
     assert "**At 1e4 (10,200 parameters" in bench.markdown_summary(tmp_path / bench.CSV_NAME)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # work folder removed
