@@ -537,12 +537,13 @@ assert preempted_codes == [42, 42] and resumed_codes == [0, 0] and preempt_alive
 # %% [markdown]
 # What happened, step by step:
 #
-# - **The notice.** Worker 1 received SIGTERM while paused after step 7. Its handler noted the notice; at its next
-#   `run` it told the cluster "save after step 8" (the steps done plus one) through the coordination service that
-#   `MultiWorkerMirroredStrategy` workers share, and waited until every worker had acknowledged it.
-# - **One more step, together.** Worker 0, which never received a signal, had gone on to step 8 and was waiting there
-#   for worker 1's half of the gradient sum. Both finished step 8; at their next `run` both saved (worker 0 into
-#   `checkpoints/`, worker 1 into `workertemp_1`, which it then deleted) and called `exit_fn`: exit code 42 on both.
+# - **The notice.** Worker 1 received SIGTERM while paused after step 7 and trained on. Its handler passed the notice
+#   to the other worker through the coordination service that `MultiWorkerMirroredStrategy` workers share, and the
+#   handlers agreed on the step after which to save (the protocol is described in the handler's source,
+#   `tensorflow/python/distribute/failure_handling/failure_handling.py`).
+# - **One more step, together.** Worker 0 never received a signal. Both workers ran step 8 (a step needs both: its
+#   gradients are summed across the workers); at their next `run` both saved (worker 0 into `checkpoints/`, worker 1
+#   into `workertemp_1`, which it then deleted) and called `exit_fn`: exit code 42 on both.
 # - **The restart.** Each new handler restored the checkpoint in its constructor; `optimizer.iterations` came back as
 #   8, so the loop began at step 9. Steps 1–8 ran once, steps 9–15 ran once: nothing was done twice, nothing skipped.
 #
@@ -790,8 +791,8 @@ assert new_copies == 3 * reused_copies and new_bytes == 3 * reused_bytes and reu
 #   releases it: TensorFlow registers every asynchronous checkpoint with `atexit` to join its thread when the program
 #   ends (`tensorflow/python/checkpoint/async_checkpoint_helper.py`). So each write left one more background thread
 #   and one more copy of every variable (two `tf.Variable`s per variable): after 3 writes, 3 threads and 6 × the
-#   checkpoint's bytes. Over a long run that is one thread and twice the checkpoint in memory per save, 1.2 GB per
-#   save at 5e7 parameters with Adam (600 MB per checkpoint).
+#   checkpoint's bytes. Over a long run that is one thread and about twice the checkpoint in memory per save: about
+#   1.2 GB per save at 5e7 parameters with Adam (600 MB per checkpoint).
 # - **One `Checkpoint`, reused through `write_async`**: `tf.config.run_functions_eagerly(True)` around the `write` call
 #   makes the copy run eagerly, where creating variables is allowed, and each write replaces the previous copies:
 #   1 thread and 2 × the checkpoint's bytes after any number of writes. The switch holds only during the call, which
