@@ -436,10 +436,12 @@ for case in CASES:
 # writer in all four cases. Most of a SavedModel save is then not writing bytes: the checkpoint writes more bytes than
 # `model.export`, in less time.
 #
-# **At larger sizes the order can flip.** At 5·10⁷ parameters (notebook 09's full results) `model.export` writes 400 MB
-# (weights twice, no optimizer), a checkpoint 600 MB. Until the files were on disk, the export took 1.66 s against
-# 1.75 s with no strategy and 1.57 s against 1.84 s under Mirrored(2); the call alone, 0.91 s against 0.80 s and 0.88 s
-# against 0.58 s. Choose by what you need back: a checkpoint to resume training, an export to serve.
+# **At larger sizes the gap closes.** At 5·10⁷ parameters (notebook 09's full results) `model.export` writes 400 MB
+# (weights twice, no optimizer), a checkpoint 600 MB, and which one is faster changed between two full runs on the
+# same machine: in 09's run the checkpoint took 0.63 s against 0.94 s for the export with no strategy (0.80 s against
+# 0.89 s under Mirrored(2)); an earlier run had the export ahead, 1.66 s against 1.75 s. That is within the disk's own
+# variation there (09's raw write probes ranged from 306 to 1,680 MB/s). Choose by what you need back: a checkpoint
+# to resume training, an export to serve.
 #
 # ## Loading inside the scope gives mirrored variables
 #
