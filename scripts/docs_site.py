@@ -3,7 +3,7 @@
     python scripts/docs_site.py build     # build/site-src (staged pages) -> build/site (HTML); fails on any warning
 
 The pages are the committed, executed notebooks (never re-run: ``nb_execution_mode = "off"`` in docs/site/conf.py),
-README.md as the index page, CONTRIBUTING.md and docs/compatibility.md. Staging changes copies only:
+README.md as the index page, CONTRIBUTING.md, docs/compatibility.md and docs/cluster.md. Staging changes copies only:
 
 * badge images live on other sites (colab.research.google.com, tensorflow.org); a page that loads them makes
   requests that leave the site, so ``[![label](image)](link)`` becomes ``[label](link)`` and a notebook's badge table
@@ -72,7 +72,7 @@ def stage_notebook(source: Path, target: Path) -> int:
 
 
 def toctree(notebooks: list[Path]) -> str:
-    entries = [f"notebooks/{p.stem}" for p in notebooks] + ["compatibility", "CONTRIBUTING"]
+    entries = [f"notebooks/{p.stem}" for p in notebooks] + ["compatibility", "cluster", "CONTRIBUTING"]
     return "\n```{toctree}\n:hidden:\n:maxdepth: 1\n\n" + "\n".join(entries) + "\n```\n"
 
 
@@ -93,6 +93,9 @@ def stage(stage_dir: Path = STAGE) -> dict[str, int]:
     contributing = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
     (stage_dir / "CONTRIBUTING.md").write_text(offline_markdown(contributing), encoding="utf-8")
     removed["compatibility"], removed["CONTRIBUTING"] = external_images(compat), external_images(contributing)
+    cluster = (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
+    (stage_dir / "cluster.md").write_text(offline_markdown(cluster.replace("](../", "](")), encoding="utf-8")
+    removed["cluster"] = external_images(cluster)
     return removed
 
 
