@@ -71,6 +71,7 @@ LINTED := helpers benchmarks lessons tests scripts docs/site
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
+	$(PY) -m kubernetes_validate --strict --kubernetes-version 1.31.0 cluster/*.yaml
 
 # lint, data and docs are independent: they run side by side (make -j3), then the tests.
 test: $(STAMP)
