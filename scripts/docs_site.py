@@ -35,6 +35,8 @@ EXTERNAL_IMG = re.compile(r"<img\s+[^>]*src=\"https?://[^\"]*\"[^>]*/?>\s*")
 BADGE_TABLE = re.compile(r"<table[^>]*>(?P<body>.*?)</table>\s*(?:<br clear=\"all\">)?", re.S)
 BADGE_LINK = re.compile(r"<a [^>]*href=\"(?P<link>[^\"]+)\"[^>]*>\s*(?:<img[^>]*>)?\s*(?P<label>[^<]+?)\s*</a>")
 README_LINK = re.compile(r"\]\((?P<up>(?:\.\./)*)README\.md(?P<anchor>#[^)]*)?\)")
+#: docs/cluster.md is staged at the site's top level: from README.md or a notebook, a link to it loses its docs/.
+CLUSTER_LINK = re.compile(r"\]\((?P<up>(?:\.\./)*)docs/cluster\.md(?P<anchor>#[^)]*)?\)")
 
 
 def _badge_line(match: re.Match) -> str:
@@ -52,6 +54,7 @@ def offline_markdown(text: str) -> str:
     text = LINKED_BADGE.sub(r"[\g<label>](\g<link>)", text)
     text = BADGE_TABLE.sub(_badge_line, text)
     text = EXTERNAL_IMG.sub("", text)
+    text = CLUSTER_LINK.sub(lambda m: f"]({m['up']}cluster.md{m['anchor'] or ''})", text)
     return README_LINK.sub(lambda m: f"]({m['up']}index.md{m['anchor'] or ''})", text)
 
 
