@@ -114,6 +114,14 @@ def test_make_lint_validates_every_manifest_against_the_version_the_docs_state()
     assert f"Kubernetes {version}" in (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
 
 
+def test_links_to_this_page_from_the_readme_and_the_notebooks_work_on_the_site():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import docs_site  # noqa: PLC0415  (scripts/ is not a package)
+
+    assert docs_site.offline_markdown("[page](docs/cluster.md)") == "[page](cluster.md)"  # README.md -> index.md
+    assert docs_site.offline_markdown("[page](../docs/cluster.md#the-image)") == "[page](../cluster.md#the-image)"
+
+
 # ----------------------------------------------------------------------------- fast: TF_CONFIG and bad environments
 def test_tf_config_names_every_pod_by_its_dns_name():
     for index in (0, 1):
