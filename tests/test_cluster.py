@@ -25,7 +25,7 @@ import yaml
 from helpers import multiworker
 from helpers.multiworker_config import PAUSED_FILE_ENV
 from helpers.preemption import NOT_GOOGLE_CLOUD, SIGTERM_AT_ENV
-from helpers.processes import ProcessGroup, free_ports
+from helpers.processes import ProcessGroup, free_ports, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ROOT / "cluster"
@@ -332,6 +332,34 @@ def test_the_jobs_command_survives_a_sigterm_to_one_pod(tmp_path, hard_timeout, 
     # The handler's constructor creates workertemp_1 on every start of pod 1 and deletes it only after a preemption
     # save: after a run that ends normally it stays behind, empty.
     assert list((workdir / "workertemp_1").iterdir()) == []
+
+
+@pytest.mark.slow  # ~10 s, mostly importing TensorFlow
+def test_without_the_handler_a_worker_carries_on_after_sigterm(monkeypatch):
+    """Once a MultiWorkerMirroredStrategy exists, TensorFlow itself catches SIGTERM (its preemption notifier logs it)
+    and the process goes on: 07's scripts, which have no PreemptionCheckpointHandler, stop only at the SIGKILL that
+    ends the grace period (docs/cluster.md)."""
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    (port,) = free_ports(1)
+    code = """
+        import os, signal, time
+        import tensorflow as tf
+        tf.distribute.MultiWorkerMirroredStrategy()
+        status = open("/proc/self/status").read().split("SigCgt:")[1].split()[0]
+        print("SIGTERM caught by a handler:", bool(int(status, 16) >> (signal.SIGTERM - 1) & 1))
+        print("Python's handler:", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and "the default")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+        print("alive after SIGTERM")
+    """
+    config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}})
+    run = run_python(code, env={"TF_CONFIG": config}, timeout=120)
+    assert run.returncode == 0
+    assert run.stdout.splitlines() == [
+        "SIGTERM caught by a handler: True",  # TensorFlow's, in C++: Python still reports the default
+        "Python's handler: the default",
+        "alive after SIGTERM",
+    ]
 
 
 @LINUX_ONLY
