@@ -655,10 +655,13 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
 # - *Storage*: the shared folder (backups, the model) must be on storage every worker can reach (GCS/S3/NFS), since the
 #   restarted workers may run on other machines.
 # - *Restarts*: the orchestrator does what this notebook did by hand. When a pod dies, the others fail fast (as the chief did
-#   here), and a `restartPolicy: OnFailure`/`ExitCode` (TFJob) or the service's retry restarts the job; the scripts resume
-#   from the last backup.
+#   here, with exit code 1), and a TFJob's `restartPolicy: OnFailure` or the service's retry restarts the job (not
+#   `ExitCode`, which treats exit code 1 as permanent); the scripts resume from the last backup.
 # - *Chief*: some setups add a separate `chief` task type in `TF_CONFIG`; then that task, not worker 0, is the chief, and
 #   `is_chief` in `mnist_setup.py` becomes `return task_type == "chief"`.
+#
+# This repository's `cluster/` folder runs these scripts unchanged as a Kubernetes Job, one pod per worker: see
+# [Running on a real cluster](../docs/cluster.md).
 
 # %% [markdown]
 # ## Exercises

@@ -550,6 +550,9 @@ assert preempted_codes == [42, 42] and resumed_codes == [0, 0] and preempt_alive
 # Notebook 07's restart after a SIGKILL at the same point began at step 6 and did steps 6 and 7 again: a backup at the
 # end of each epoch loses the steps of the current epoch. The handler's price is that it needs the notice: a SIGKILL or
 # a machine that dies gives none, which is why 07's regular backups are still worth having.
+# On Kubernetes the SIGTERM comes when a pod is stopped, and SIGKILL follows after the pod's grace period;
+# [Running on a real cluster](../docs/cluster.md) runs `preempt_train.py` unchanged as a Kubernetes Job and restarts it
+# after exit code 42.
 
 # %% [markdown]
 # ### Keras 3 `fit`: `BackupAndRestore(save_freq=<steps>)` on one worker
