@@ -5,9 +5,14 @@ machine are blocked and listed (build/site-report.json). For every page: the tit
 errors, every image decoded (``naturalWidth > 0``), every link into the site resolves (file and ``#anchor``), no
 error output or Sphinx problem block is shown. One full-page screenshot per page goes to build/site-screenshots/.
 
+Accessibility: axe-core (the npm package, pinned by docs/site/package-lock.json; .ci/run installs it into build/npm
+with ``npm ci``) is injected into every page from that file (no network) and run with its default rules. No page may
+have a serious or critical violation; the others are listed in build/site-report.json. The theme's own violations and
+their fixes are described in docs/site/conf.py ("Accessibility").
+
 The browser is the system's ``chromium`` (``apt-get install chromium``), passed to Playwright as
-``executable_path``; ``playwright install`` (which downloads a browser) is never used. Without it the test is
-skipped with a one-line reason locally, and fails under ``CI=true``.
+``executable_path``; ``playwright install`` (which downloads a browser) is never used. Without it (or without
+axe-core, for the accessibility check) the test is skipped with a one-line reason locally, and fails under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ HOST = "127.0.0.1"
 PAGE_TIMEOUT_MS = 30_000
 # Error outputs as myst-nb renders them, and docutils/Sphinx problem blocks.
 ERROR_BLOCKS = ".output.traceback, .output.error, .system-message, .problematic"
+AXE_DIR = ROOT / "build" / "npm" / "node_modules" / "axe-core"
+AXE_LOCK = ROOT / "docs" / "site" / "package-lock.json"
+AXE_FAILING = ("critical", "serious")  # axe-core's two highest impacts fail the check; moderate and minor are listed
+# Every violation with the elements it was found on (CSS selectors), as the failure message lists them.
+AXE_RUN = """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(" "))}))"""
 
 
 def _pages() -> list[str]:
@@ -58,6 +69,40 @@ def _chromium() -> str:
             pytest.fail("CI=true but no `chromium` on PATH: .ci/run installs it with `apt-get install chromium`")
         pytest.skip("no `chromium` on PATH (Debian: apt-get install chromium); the site's browser test needs it")
     return path
+
+
+def _axe_pinned() -> str:
+    return json.loads(AXE_LOCK.read_text(encoding="utf-8"))["packages"]["node_modules/axe-core"]["version"]
+
+
+def _axe_script() -> Path | None:
+    """axe-core's browser build in build/npm, or None if it is not installed; an installed version other than the one
+    docs/site/package-lock.json pins is an error."""
+    script = AXE_DIR / "axe.min.js"
+    if not script.is_file():
+        return None
+    installed = json.loads((AXE_DIR / "package.json").read_text(encoding="utf-8"))["version"]
+    assert installed == _axe_pinned(), (
+        f"build/npm has axe-core {installed}, docs/site/package-lock.json pins {_axe_pinned()}: run .ci/run's npm ci"
+    )
+    return script
+
+
+def _axe() -> Path:
+    script = _axe_script()
+    if script is None:
+        how = "cp docs/site/package*.json build/npm/ && npm ci --prefix build/npm, as .ci/run does"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but axe-core is not installed in build/npm: {how}")
+        pytest.skip(f"axe-core is not installed in build/npm ({how}); the site's accessibility check needs it")
+    return script
+
+
+def _run_axe(page, script: Path) -> list[dict]:
+    """Inject axe-core from ``script`` (inline: no request) and return its violations on the page."""
+    page.add_script_tag(path=str(script))
+    assert page.evaluate("axe.version") == _axe_pinned()
+    return page.evaluate(AXE_RUN)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -110,6 +155,7 @@ def visited() -> dict[str, dict]:
 
 
 def _check_page(context, server: str, name: str) -> dict:
+    axe = _axe_script()  # run in the same visit when installed (test_page_is_accessible needs it)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -130,6 +176,7 @@ def _check_page(context, server: str, name: str) -> dict:
             })"""
         )
         visible_errors = [e.inner_text()[:200] for e in page.locator(ERROR_BLOCKS).all() if e.is_visible()]
+        info["axe"] = _run_axe(page, axe) if axe else None
     finally:
         page.close()
     info.update(console_errors=errors, error_blocks=visible_errors, screenshot=str(shot.relative_to(ROOT)))
@@ -152,6 +199,21 @@ def test_page_renders_in_a_real_browser(browser_context, server, visited, name):
     assert not info["error_blocks"], f"{name}: error output shown: {info['error_blocks']}"
     assert blocked[before:] == [], f"{name}: requests leaving {HOST} (blocked): {blocked[before:]}"
     assert (ROOT / info["screenshot"]).stat().st_size > 0
+
+
+@pytest.mark.skipif(not PAGES, reason="build/site is missing: run `make docs` (make test does)")
+@pytest.mark.parametrize("name", PAGES or ["index.html"])
+def test_page_is_accessible(browser_context, server, visited, name):
+    _axe()
+    context, _ = browser_context
+    if visited.get(name, {}).get("axe") is None:  # not visited yet in this session (e.g. -k selection)
+        visited[name] = _check_page(context, server, name)
+    failing = [v for v in visited[name]["axe"] if v["impact"] in AXE_FAILING]
+    assert not failing, f"{name}: axe-core {_axe_pinned()} reports serious or critical violations:\n" + "\n".join(
+        f"  {v['id']} ({v['impact']}): {v['help']}; on {', '.join(v['targets'][:5])}"
+        + (f" and {len(v['targets']) - 5} more" if len(v["targets"]) > 5 else "")
+        for v in failing
+    )
 
 
 @pytest.mark.skipif(not PAGES, reason="build/site is missing: run `make docs` (make test does)")
@@ -184,6 +246,12 @@ def test_every_internal_link_resolves(browser_context, server, visited):
                 "internal_links_checked": len(checked),
                 "requests_blocked": sorted(set(blocked)),
                 "screenshots": {n: v["screenshot"] for n, v in sorted(visited.items())},
+                "axe_core": _axe_pinned() if any(v.get("axe") is not None for v in visited.values()) else None,
+                "axe_violations": {
+                    n: [{"id": a["id"], "impact": a["impact"], "elements": len(a["targets"])} for a in v["axe"]]
+                    for n, v in sorted(visited.items())
+                    if v.get("axe")
+                },
             },
             indent=1,
         )
@@ -239,3 +307,20 @@ def test_a_request_leaving_localhost_is_blocked_and_listed(browser_context, serv
         page.close()
     assert blocked[before:] == ["https://www.tensorflow.org/images/colab_logo_32px.png"]
     del blocked[before:]  # a deliberate request: not one of the site's
+
+
+def test_axe_reports_a_serious_violation_on_a_bad_page(browser_context, server):
+    script = _axe()
+    context, _ = browser_context
+    page = context.new_page()
+    try:
+        page.goto(server + "index.html", wait_until="load")
+        page.set_content(
+            '<!doctype html><html lang="en"><head><title>t</title></head><body><main><h1>t</h1>'
+            '<button aria-label="Close">Open the menu</button></main></body></html>'
+        )
+        violations = _run_axe(page, script)
+    finally:
+        page.close()
+    assert [(v["id"], v["impact"]) for v in violations] == [("label-content-name-mismatch", "serious")]
+    assert violations[0]["targets"] == ["button"]
