@@ -1,7 +1,8 @@
 # %% [markdown]
 # # 02 · Save and load a Keras model trained under `MirroredStrategy`
 #
-# Train on 2 replicas, save one `.keras` file, and load it back with no strategy, on one device, and under a strategy with a different number of replicas: the predictions, the optimizer state and the training all carry over.
+# Train on 2 replicas, save one `.keras` file, and load it back on other device setups: the predictions, the optimizer
+# state and the training all carry over.
 #
 # **This notebook answers:** How do I save a Keras model trained under a strategy, and load it back with no strategy, on one device, or with another number of replicas?
 #
@@ -93,11 +94,10 @@ print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or buil
 # %% [markdown]
 # ## Train briefly under `MirroredStrategy` (2 replicas)
 #
-# The seed tutorial's model and pipeline (notebook 01 builds them step by step; here they come from `helpers`): the
-# model is created and compiled inside `strategy.scope()`, the training set is repeated so that `steps_per_epoch` can
-# cut it into short epochs. 5 epochs of 40 steps = 200 steps of a global batch of 128 (64 per replica). Each epoch's
-# `loss` is the mean over its 40 steps: those 5 numbers are the loss curve of the original run. A fixed batch of 128
-# test images is then the probe for every round trip below.
+# The seed tutorial's model and pipeline, built step by step in notebook 01, here from `helpers`. The training set is
+# repeated so that `steps_per_epoch` can cut it into short epochs: 5 epochs of 40 steps, a global batch of 128 (64 per
+# replica). The 5 epoch losses, each the mean over its 40 steps, are the original run's loss curve. A fixed batch of 128
+# test images is the probe for every round trip below.
 
 # %%
 strategy = tf.distribute.MirroredStrategy(replica_devices)
@@ -120,11 +120,11 @@ print("probe batch of test images:", tuple(x_probe.shape))
 # %% [markdown]
 # ## Save to a `.keras` file
 #
-# One call, outside any scope. A temporary folder, the working folder from here on, holds everything this notebook
-# writes; paths are printed relative to it. A `.keras` file is a zip archive: `config.json` describes the architecture and how the model was compiled,
-# `model.weights.h5` holds the layer weights **and** the optimizer's variables, `metadata.json` the Keras version (the
-# section "Going deeper: inside the `.keras` file" at the end opens them). The Keras guide
-# [Save, serialize, and export models](https://keras.io/guides/serialization_and_saving/) describes the format.
+# One call, outside any scope. Everything this notebook writes goes to a temporary working folder; paths are printed
+# relative to it. A `.keras` file is a zip archive: `config.json` holds the architecture and how the model was compiled,
+# `model.weights.h5` the layer weights **and** the optimizer's variables, `metadata.json` the Keras version ("Going
+# deeper: inside the `.keras` file" opens them; the Keras guide [Save, serialize, and export
+# models](https://keras.io/guides/serialization_and_saving/) describes the format).
 
 # %%
 tmp = Path(tempfile.mkdtemp())
@@ -144,14 +144,13 @@ print("saved:", keras_path.relative_to(tmp), "| files in the archive:", members)
 #
 # 1. **Weights**: every weight array is bitwise identical to the saved model's.
 # 2. **Optimizer state**: every optimizer variable (the step counter, the learning rate, Adam's two moments per weight)
-#    is bitwise identical. Variable *paths* change on reload (the model-name prefix is dropped), so
-#    `helpers.roundtrip` compares the variables **by position**.
-# 3. **Predictions** on the probe batch are equal up to float32 rounding (`roundtrip.assert_same_predictions`: a
-#    difference of at most `roundtrip.RTOL` = 0.00001 relative to the size of the logits). Why not exactly equal? The
-#    restored copy computes on another device setup than the 2-replica original, so it may add the same products in
-#    another order; which last digits that changes depends on your CPU.
-# 4. **Training continues** from where the saved run stopped: each restored copy trains on, and the section "Did
-#    training really continue?" compares the loss curves.
+#    is bitwise identical. Reloading drops the model-name prefix from variable *paths*, so `helpers.roundtrip` compares
+#    them **by position**.
+# 3. **Predictions** on the probe batch are equal up to float32 rounding (`roundtrip.assert_same_predictions`: at most
+#    `roundtrip.RTOL` = 0.00001 relative to the size of the logits), not exactly: the restored copy computes on another
+#    device setup than the 2-replica original, so it may add the same products in another order; which last digits that
+#    changes depends on your CPU.
+# 4. **Training continues** where the saved run stopped ("Did training really continue?" compares the loss curves).
 
 
 # %%
@@ -171,10 +170,9 @@ def check_round_trip(restored):
 # %% [markdown]
 # ## 1. Restore with no strategy
 #
-# `keras.models.load_model` rebuilds the model from `config.json`, compiles it from the saved compile settings and loads
-# the weights and optimizer variables. Outside any scope the variables are plain (not mirrored) variables on the
-# default device, and the model trains under TensorFlow's default strategy (`model.distribute_strategy`): one device,
-# one replica.
+# `keras.models.load_model` rebuilds the model from `config.json`, compiles it with the saved compile settings and loads
+# the weights and optimizer variables. Outside any scope the variables are plain (not mirrored), on the default device,
+# and the model trains under TensorFlow's default strategy (`model.distribute_strategy`): one device, one replica.
 
 # %%
 plain = keras.models.load_model(keras_path)
@@ -186,8 +184,8 @@ print("with", plain_strategy.num_replicas_in_sync, "replica")
 weights_plain, diff_plain = check_round_trip(plain)
 
 # %% [markdown]
-# What "optimizer state" means here: Adam keeps a step counter, its learning rate and, for each of the 6 weight arrays,
-# a first moment (`momentum`) and a second moment (`velocity`). All of them came back, with their trained values:
+# Adam's state: a step counter, its learning rate and, for each of the 6 weight arrays, a first moment (`momentum`) and
+# a second moment (`velocity`). All of them came back, with their trained values:
 
 # %%
 kinds = {}
@@ -204,9 +202,9 @@ print("every moment holds trained (nonzero) values:", moments_trained)
 # %% [markdown]
 # ## Continue training, without `compile`
 #
-# To compare the continued runs step by step, every one of them must train on the same batches in the same order:
-# `continue_dataset` is 80 batches of the training set, read once and cached in memory (the section "Going deeper: why
-# the continued runs read cached batches" shows why `train_dataset` itself would not do).
+# To be compared step by step, the continued runs must train on the same batches in the same order: `continue_dataset`
+# is 80 batches of the training set, read once and cached ("Going deeper: why the continued runs read cached batches"
+# shows why `train_dataset` would not do).
 #
 # No `compile()` call: the loaded model already has its optimizer, loss and metrics, so `fit` just goes on.
 
@@ -240,9 +238,8 @@ one_device_losses = on_one_device.fit(
 # %% [markdown]
 # ## 3. Restore under a strategy with a different replica count
 #
-# The file holds one copy of each variable, not one per replica (the section "Going deeper: inside the `.keras` file"
-# counts them), so it loads under another number of replicas than it was saved with. First fewer: a `MirroredStrategy`
-# over 1 device.
+# The file holds one copy of each variable, not one per replica ("Going deeper: inside the `.keras` file" counts them),
+# so it loads under another number of replicas than it was saved with. First fewer: a `MirroredStrategy` over 1 device.
 
 # %%
 mirrored_1 = tf.distribute.MirroredStrategy(replica_devices[:1])
@@ -260,13 +257,12 @@ one_replica_losses = on_1_replica.fit(
 # ### More replicas than at save time: 4, in a new process
 #
 # This notebook's 2-device split cannot change once TensorFlow runs (notebook 01 shows the error), so the script below
-# runs in a new Python process: it splits its CPU into 4 with `devices.use_cpu_replicas` before TensorFlow starts,
-# loads the `.keras` file inside a 4-replica `MirroredStrategy`, and trains on. The global batch stays 128, so each
-# replica gets 32 images per step instead of 64.
+# runs in a new Python process: it splits its CPU into 4 before TensorFlow starts, loads the `.keras` file inside a
+# 4-replica `MirroredStrategy`, and trains on. The global batch stays 128: 32 images per replica per step instead of 64.
 #
-# Its training images are the first 40 cached batches of `continue_dataset` and 5 more: 5125, like most data sets not
-# a multiple of the global batch. `batch(128)` would end with a batch of 5, split (2, 2, 1, 0): one replica gets no
-# image. The script drops that batch with `drop_remainder=True`; `--keep-last-batch` keeps it.
+# Its training images are the first 40 cached batches of `continue_dataset` and 5 more: 5125, like most data sets not a
+# multiple of the global batch. `batch(128)` would end with a batch of 5, split (2, 2, 1, 0): one replica gets no image.
+# The script drops that batch with `drop_remainder=True`; `--keep-last-batch` keeps it.
 
 # %%
 # %%writefile on_more_replicas.py
@@ -320,11 +316,11 @@ if args.out:
     np.savez(args.out, logits=logits, losses=losses, **weights, **optimizer)
 
 # %% [markdown]
-# The notebook writes those images and the probe batch to a file and runs the script twice at once, in a
-# `ProcessGroup` (leaving its `with` block stops and reaps both, even if a cell fails): as written, and with
-# `--keep-last-batch`. The first run saves what it loaded and computed to `on_4_replicas.npz`, and the next cell
-# compares it with the saved model: weights and optimizer state bitwise, predictions on the probe batch with this
-# notebook's 2-replica ones up to float32 rounding (split 4 × 32 instead of 2 × 64, the sums may run in another order).
+# The notebook writes those images and the probe batch to a file and runs the script twice at once in a `ProcessGroup`
+# (leaving its `with` block stops and reaps both, even if a cell fails): as written, and with `--keep-last-batch`. The
+# first run saves what it loaded and computed to `on_4_replicas.npz`; the next cell compares its weights and optimizer
+# state with the saved model's (bitwise) and its predictions with this notebook's 2-replica ones (up to float32
+# rounding: split 4 × 32 instead of 2 × 64, the sums may run in another order).
 
 # %%
 batches = list(continue_dataset.take(STEPS + 1).as_numpy_iterator())  # the first 41 cached batches
@@ -372,21 +368,20 @@ print(
 )
 
 # %% [markdown]
-# The 4-replica process loaded the same bits, predicted the same logits up to float32 rounding, and trained on from the
-# saved optimizer state (200 steps → 280); its second pass over the same 40 batches has the lower loss, and "Did
-# training really continue?" below compares its first epoch with this notebook's.
+# The 4-replica run trained on from the saved optimizer state (200 steps → 280), its loss falling; "Did training really
+# continue?" below compares its first epoch with this notebook's.
 #
 # With the last batch of 5 kept, the process died inside `fit`: TensorFlow's C++ code failed a check and aborted the
-# whole process (`SIGABRT`), with no Python exception to catch and nothing after `fit` run. Its only difference from
-# the first run is that batch, which left a replica with no image. Drop it (`drop_remainder=True`), or use a number
-# of examples that is a multiple of the global batch.
+# whole process (`SIGABRT`), with no Python exception to catch and nothing after `fit` run. That batch, which left a
+# replica with no image, is its only difference from the first run. Drop it (`drop_remainder=True`), or use a number of
+# examples that is a multiple of the global batch.
 #
 # ## 4. Load inside the scope you will train under
 #
 # A model keeps the strategy whose scope it was created or loaded in as `model.distribute_strategy` (sections 1 and 2
-# printed it). One loaded outside any scope has none of its own and uses whichever strategy is current when `fit`
-# runs: with no scope, the default one (one device, as `plain` in section 1); inside `with strategy.scope():`, the
-# `MirroredStrategy`, whose variable update starts by asserting that the variable is mirrored
+# printed it). One loaded outside any scope has none of its own and uses whichever strategy is current when `fit` runs:
+# with no scope, the default one (as `plain` in section 1); inside `with strategy.scope():`, the `MirroredStrategy`,
+# whose variable update starts by asserting that the variable is mirrored
 # ([`MirroredExtended._update`](https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/distribute/mirrored_strategy.py)).
 # These variables are plain, so `fit` fails before its first step with a bare `AssertionError`, and leaves the model
 # object unable to train at all. The fix: load inside the scope.
@@ -434,9 +429,8 @@ print("fit inside strategy.scope(): iterations", TRAINED_STEPS, "→", inside_st
 # %% [markdown]
 # ## Did training really continue?
 #
-# As a reference, the original model itself now trains on, in-process, on the same cached batches. If the save kept
-# everything, each restored copy follows that curve. Of the 4-replica run, only the first epoch trained on these
-# batches.
+# The original model now trains on, in-process, on the same cached batches: if the save kept everything, each restored
+# copy follows that curve. Of the 4-replica run, only the first epoch trained on these batches.
 
 # %%
 reference_losses = model.fit(continue_dataset, epochs=CONTINUE_EPOCHS, steps_per_epoch=STEPS, verbose=2).history["loss"]
@@ -470,10 +464,9 @@ curves.update({f"restored, {name}": (steps_after[: len(losses)], losses) for nam
 plots.loss_curves(curves, title="Mean loss per 40-step epoch: the restored copies carry on the curve")
 
 # %% [markdown]
-# Every continued run starts near the saved run's last loss (not at the untrained ≈ 2.3) and the restored copies
-# track the in-process continuation: their lines lie on top of each other. They train on other device setups than the
-# 2-replica original, so their losses may differ in the last digits, and 80 training steps can grow such rounding
-# differences; the cell above therefore checks the curves with the looser `roundtrip.CURVE_RTOL` (0.001).
+# Every continued run starts near the saved run's last loss (not at the untrained ≈ 2.3), and the restored copies' lines
+# lie on the in-process one. Trained on other device setups than the 2-replica original, their losses may differ in the
+# last digits, and 80 steps can grow such differences: hence the looser `roundtrip.CURVE_RTOL` (0.001) above.
 #
 # ## Keras 2 (`tf_keras`): the seed tutorial's SavedModel directory
 #
@@ -510,13 +503,12 @@ k2_after_one_step = int(k2_restored.optimizer.iterations.numpy())
 print("restored, after one more training step:", k2_after_one_step)
 
 # %% [markdown]
-# The weights came back bitwise identical, but the restored optimizer counts from 0 and one more step takes it
-# to 1: in this round trip the tf_keras optimizer starts over. The `.keras` file above kept the optimizer's state.
+# The restored optimizer counts from 0, and one more step takes it to 1: in this round trip the tf_keras optimizer
+# starts over, where the `.keras` file kept its state.
 #
 # ### Keras 3 refuses a directory
 #
-# The same call on the Keras 3 model raises, and writes nothing; the message names the fix, the `.keras` suffix used
-# above.
+# The same call on the Keras 3 model raises and writes nothing; the message names the fix, the `.keras` suffix.
 
 # %%
 try:
@@ -531,9 +523,8 @@ print("anything written?", (tmp / "a_directory").exists())
 # %% [markdown] jp-MarkdownHeadingCollapsed=true
 # ## Going deeper: inside the `.keras` file
 #
-# Open the zip: `config.json` holds the architecture and a `compile_config`, `metadata.json` the Keras version, and
-# `model.weights.h5` is an HDF5 file with one group for the layers and one for the optimizer (and `vars`, empty for
-# this model). Count the arrays in each:
+# Open the zip (`config.json` and `metadata.json` as described above): `model.weights.h5` is an HDF5 file with one group
+# for the layers and one for the optimizer (and `vars`, empty for this model). Count the arrays in each:
 
 # %%
 import json
