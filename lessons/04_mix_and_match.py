@@ -1,7 +1,8 @@
 # %% [markdown]
 # # 04 · Mix and match: which loader reads which saved model?
 #
-# Six ways to save, five ways to load (Keras 3, `tf_keras`, TF Hub), every pair tried under `MirroredStrategy`; what comes back of the optimizer; and the seed tutorial's "Keras save → `tf.saved_model.load`" mix, done both ways.
+# Six savers × five loaders, every pair tried under `MirroredStrategy`, and the seed tutorial's "Keras save →
+# `tf.saved_model.load`" mix, done both ways.
 #
 # **This notebook answers:** Which loader reads which saved model, and which save and load calls fit my goal?
 #
@@ -14,10 +15,10 @@
 # **What you'll learn**
 #
 # - what each saver writes (`.keras` zip, legacy `.h5`, SavedModel directory with or without Keras metadata, `.weights.h5`)
-# - which of `keras.models.load_model`, `tf.saved_model.load`, `keras.layers.TFSMLayer`, `tf_keras.models.load_model`, `hub.KerasLayer` reads each of them and gives the same predictions
+# - which of the five loaders reads each and gives the same predictions
 # - what `.keras`, `.h5` and `load_weights` give back of the optimizer
 # - how to call a SavedModel loaded inside a strategy scope
-# - which save and load calls fit which goal ("Which API when", at the end)
+# - which save and load calls fit which goal ("Which API when")
 #
 # **Expected run time:** about 50 s on a 2-core CPU, no GPU needed.
 
@@ -103,13 +104,12 @@ print("replicas in sync:", strategy.num_replicas_in_sync)
 # %% [markdown]
 # ## Two models and a fixed batch
 #
-# Two copies of the tutorial's CNN, both created in `strategy.scope()` by `helpers.models.get_model`: one with Keras 3
-# (`import keras`), one with Keras 2 (`import tf_keras`), each trained 20 steps to have weights *and* Adam moments.
+# The tutorial's CNN, created in `strategy.scope()` by `helpers.models.get_model` with Keras 3 and with Keras 2
+# (`tf_keras`), each trained 20 steps to have weights *and* Adam moments.
 #
-# Every load below is judged on the same **fixed batch** of 16 test images: a loader *works* if what it loaded predicts
-# the original model's logits **up to float32 rounding** (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest
-# logit), not bit for bit: a loaded SavedModel runs another graph, often split over the 2 replicas, which adds in
-# another order.
+# Every load is judged on one **fixed batch** of 16 test images: a loader *works* if its model predicts the original's
+# logits **up to float32 rounding** (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest logit; a loaded
+# SavedModel runs another graph, often split over the 2 replicas, which adds in another order).
 
 # %%
 train_dataset, eval_dataset = data.get_data(strategy, repeat=True)
@@ -134,9 +134,9 @@ print({name: logits.shape for name, logits in reference.items()})
 # %% [markdown]
 # ## Six savers, one artifact each
 #
-# The listing already hints at the matrix: only `tf_keras`'s SavedModel carries `keras_metadata.pb`, the description
-# `tf_keras` needs to rebuild a Keras model; `model.export` and `tf.saved_model.save` of a Keras 3 model write a plain
-# SavedModel (graph + variables). Saving to `.h5` logs a warning through `absl`; we print its gist.
+# Only `tf_keras`'s SavedModel carries `keras_metadata.pb`, the description `tf_keras` needs to rebuild a Keras model;
+# `model.export` and `tf.saved_model.save` of a Keras 3 model write a plain SavedModel (graph + variables). Saving to
+# `.h5` logs a warning through `absl`; we print its gist.
 
 
 # %%
@@ -184,19 +184,16 @@ print("model.save('model.h5') logs:", re.search(r"This file format is considered
 # %% [markdown]
 # ## Five loaders, each ending in predictions
 #
-# Every loader **loads inside `strategy.scope()`** (so the restored variables are mirrored on both replicas) and then
-# predicts the fixed batch *through the strategy*, as the seed tutorial does:
+# Every loader **loads inside `strategy.scope()`** (the restored variables are mirrored on both replicas), then predicts
+# the fixed batch *through the strategy*, as the seed tutorial does:
 #
-# | loader | load (inside the scope) | predict |
-# |---|---|---|
-# | `keras.models.load_model` | `keras.models.load_model(path)` | `model.predict(x)` |
-# | `tf.saved_model.load` | `tf.saved_model.load(path)` | the `serving_default` signature via `strategy.run` on a distributed batch |
-# | `keras.layers.TFSMLayer` | `TFSMLayer(path, call_endpoint="serving_default")` in a Keras 3 `Sequential` | `model.predict(x)` |
-# | `tf_keras.models.load_model` | `tf_keras.models.load_model(path)` | `model.predict(x)` |
-# | `hub.KerasLayer` | `hub.KerasLayer(path)` (defaults) in a `tf_keras` `Sequential` | `model.predict(x)` |
+# - `keras.models.load_model(path)` and `tf_keras.models.load_model(path)`: `model.predict(x)`
+# - `tf.saved_model.load(path)`: the `serving_default` signature via `strategy.run` on a distributed batch
+# - `keras.layers.TFSMLayer(path, call_endpoint="serving_default")` in a Keras 3 `Sequential`, and
+#   `hub.KerasLayer(path)` (defaults) in a `tf_keras` `Sequential`: `model.predict(x)`
 #
-# A weights file has no architecture: for it the two Keras columns *build the same architecture with that Keras
-# (`models.get_model`), build its optimizer, and `load_weights(path)`* (why the build: below); the others get the path.
+# A weights file has no architecture: for it the two Keras loaders build the model with that Keras (`models.get_model`),
+# build its optimizer (why: below), and call `load_weights(path)`; the others get the path.
 
 # %%
 WEIGHTS = artifacts["keras .save_weights"]
@@ -264,9 +261,8 @@ loaders = {
 # %% [markdown]
 # ### The matrix
 #
-# Each of the 30 pairs is tried: `ok` if the predictions match up to float32 rounding, else the name of the exception
-# raised while loading or predicting (or `≠ predictions`). The last cell asserts every entry, so an upgrade that
-# changes one shows up.
+# Each of the 30 pairs: `ok` if the predictions match up to float32 rounding, else the exception raised while loading or
+# predicting (or `≠ predictions`).
 
 # %%
 logging.getLogger("absl").setLevel(logging.ERROR)  # tf_keras and the .h5 load log warnings: "Going deeper" shows one
@@ -295,7 +291,7 @@ for saver in artifacts:
 # %% [markdown]
 # ### Why each failing pair fails
 #
-# The first line of each error (shortened, with the artifact's path written `<path>`), grouped by loader and message:
+# Each error's first line (shortened, the artifact's path written `<path>`), grouped by loader and message:
 
 # %%
 legend = {}
@@ -307,8 +303,6 @@ for (loader_name, message), savers in legend.items():
     print(textwrap.indent(textwrap.fill(textwrap.shorten(message, 420), 110), "    "))
 
 # %% [markdown]
-# Reading the matrix and the errors:
-#
 # - **`keras.models.load_model`** reads Keras 3's `.keras` and `.h5` files (and, through `load_weights`, its weights);
 #   it refuses every SavedModel directory with `File format not supported`, pointing at `TFSMLayer`, in words that
 #   depend on the version: on Keras ≥ 3.15 "only supports V3 `.keras` files, legacy H5 format files"; on 3.13
@@ -325,9 +319,9 @@ for (loader_name, message), savers in legend.items():
 #
 # ## What comes back of the optimizer
 #
-# `load_weights` restores Adam's state only into an optimizer that has its variables. A compiled Adam creates them at
-# its first training step, so a fresh model gets the weights, a warning, and step count 0.
-# `model.optimizer.build(model.trainable_variables)` creates them first; that is why the loaders above call it:
+# `load_weights` restores Adam's state only into an optimizer that has its variables, and a compiled Adam creates them
+# at its first training step: a fresh model gets the weights, a warning, and step count 0.
+# `model.optimizer.build(model.trainable_variables)` creates them first (hence the loaders above call it):
 
 
 # %%
@@ -354,7 +348,7 @@ optimizer_state = roundtrip.assert_same_optimizer_state(k3_model, built)
 print("built:      optimizer state bitwise identical:", optimizer_state, "variables")
 
 # %% [markdown]
-# A Keras 3 `.h5` keeps less than a `.keras`: the weights and the step count come back, Adam's moments do not, and `fit`
+# From a Keras 3 `.h5` the weights and the step count come back, Adam's moments do not, and `fit`
 # fails (the loaded optimizer does not know the model's variables). Compiled with `loss="mse"`, an `.h5` does not load
 # at all, even with `safe_mode=False` (our model, with a loss object, does). For both, load with `compile=False` and
 # compile again: a fresh Adam, which trains.
@@ -400,15 +394,15 @@ print(f"compile=False in the scope: weights bitwise {mse_weights} arrays; compil
 # %% [markdown]
 # ## The seed's mix, done both ways
 #
-# The seed tutorial loads a saved Keras model with the low-level `tf.saved_model.load` *inside* a new
-# `MirroredStrategy` scope and calls its serving signature. Keras 3's `model.save` writes a `.keras` zip, so its
-# SavedModel comes from `model.export`; Keras 2's is `tf_keras`'s `model.save(dir)`.
+# The seed tutorial loads a saved Keras model with `tf.saved_model.load` *inside* a new `MirroredStrategy`
+# scope and calls its serving signature. A Keras 3 SavedModel comes from `model.export` (`model.save` writes a `.keras`
+# zip).
 #
 # ### Keras 3: `model.export` → `tf.saved_model.load` in the scope
 #
-# A SavedModel stores the model's computation as traced graphs, `tf.types.experimental.ConcreteFunction`s (the
-# [tf.function guide](https://www.tensorflow.org/guide/function) explains tracing). A loaded SavedModel's
-# `signatures["serving_default"]` is one of them: a function with a fixed input signature and named outputs.
+# `signatures["serving_default"]` is a ConcreteFunction, a traced graph with a fixed input signature and named outputs
+# ([notebook 03](03_tf_saved_model.ipynb) shows how to call one; [tf.function
+# guide](https://www.tensorflow.org/guide/function)).
 
 # %%
 another_strategy = tf.distribute.MirroredStrategy(replica_devices)
@@ -423,9 +417,8 @@ k3_weights = roundtrip.assert_identical_weights(k3_model, loaded.variables)  # s
 print("weights bitwise identical to the model's:", k3_weights, "arrays")
 
 # %% [markdown]
-# The seed calls it through `strategy.run` on each batch of a distributed dataset: each replica gets 8 of the 16
-# images, and concatenating the 2 per-replica results (`experimental_local_results`, in replica order) gives the 16
-# logits back.
+# The seed calls it through `strategy.run` on a distributed dataset: each replica gets 8 of the 16 images; concatenating
+# the per-replica results (`experimental_local_results`, in replica order) gives the 16 logits.
 
 # %%
 dist_dataset = another_strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x))
@@ -437,8 +430,8 @@ k3_seed = roundtrip.assert_close(reference["keras"], logits, what="logits")
 print("vs the original model:", k3_seed)
 
 # %% [markdown]
-# Outside the scope the function can also be called directly on the whole batch; *inside* it, a direct call fails with
-# an error about cross-replica and in-replica contexts: there, go through `strategy.run`.
+# Outside the scope it can also be called directly on the whole batch; *inside*, a direct call fails with an error about
+# cross-replica and in-replica contexts: there, go through `strategy.run`.
 
 # %%
 k3_direct = roundtrip.assert_close(reference["keras"], inference_func(x), what="logits")
@@ -456,7 +449,7 @@ else:
 # %% [markdown]
 # ### Keras 2: `tf_keras` `model.save(dir)` → `tf.saved_model.load` in the scope
 #
-# The same steps on the `tf_keras` SavedModel. It restores a callable object, but the seed's route is the signature,
+# The same steps on the `tf_keras` SavedModel. It restores a callable object, but the seed uses the signature,
 # whose output is named after the last layer.
 
 # %%
@@ -500,8 +493,8 @@ print("vs the original tf_keras model:", tfk_seed)
 # %% [markdown] jp-MarkdownHeadingCollapsed=true
 # ## Going deeper: the warning behind one `ok`
 #
-# `tf_keras` loading Keras 3's `.weights.h5` (an `ok` in the matrix) does not raise, but it logs a warning through
-# `absl`, which the matrix cell silenced. Loaded again, with the log collected:
+# `tf_keras` loading Keras 3's `.weights.h5`, an `ok` in the matrix, logs a warning through `absl` that the matrix cell
+# silenced. Loaded again, log collected:
 
 # %%
 with absl_warnings_caught() as records, strategy.scope():
@@ -517,7 +510,7 @@ print(*absl_warnings, sep="\n")
 #
 # ### Exercise 1: one replica instead of two
 #
-# Every load above ran under 2 replicas. Load the `.keras` artifact inside `tf.distribute.MirroredStrategy(replica_devices[:1])`
+# Load the `.keras` artifact inside `tf.distribute.MirroredStrategy(replica_devices[:1])`
 # and predict: are the weights bitwise identical to `k3_model`'s? Are the predictions equal up to float32 rounding? The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
