@@ -1,7 +1,8 @@
 # %% [markdown]
 # # 07 · Multi-worker: `MultiWorkerMirroredStrategy`, saving, and surviving a killed worker
 #
-# Two real worker processes on this machine, the `TF_CONFIG` that ties them together, the two training routes that work today, how every worker must take part in a save, and what happens when a worker dies.
+# Two worker processes on this machine, tied together by `TF_CONFIG`: how they train and save together, and how they
+# resume after one dies.
 #
 # **This notebook answers:** How do several workers save one model together, and how does training resume after a worker dies?
 #
@@ -14,7 +15,7 @@
 # **What you'll learn**
 #
 # - what `TF_CONFIG` is and how 2 local processes become one cluster
-# - the worker scripts themselves, written out by the notebook, ready to copy and run with your own `TF_CONFIG`
+# - the worker scripts, ready to copy and run with your own `TF_CONFIG`
 # - the current state of Keras 3 `model.fit` under `MultiWorkerMirroredStrategy` (it fails: [keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585))
 # - route A: a Keras 3 model in a custom training loop with `tf.train.CheckpointManager` backups
 # - route B: `tf_keras` `fit` with `BackupAndRestore`
@@ -93,10 +94,10 @@ test_ds = tfds.load("mnist", split="test", as_supervised=True).map(data.scale).b
 # %% [markdown]
 # ## A cluster of two local processes
 #
-# `MultiWorkerMirroredStrategy` reads the cluster from the `TF_CONFIG` environment variable: the address of every worker and
-# *which one this process is*. Worker 0 is the **chief** (it also writes checkpoints and the final model). On a real cluster the
-# orchestrator sets `TF_CONFIG`; here `helpers.multiworker.tf_config` writes it for ports on 127.0.0.1 (example ports below; the
-# real ones are picked free at run time and never printed).
+# `MultiWorkerMirroredStrategy` reads the cluster from the `TF_CONFIG` environment variable: the address of every worker
+# and *which one this process is*. Worker 0 is the **chief** (it also writes checkpoints and the final model). Here
+# `helpers.multiworker.tf_config` writes it for ports on 127.0.0.1 (example ports below; the real ones are picked free
+# at run time).
 
 # %%
 print(json.dumps(json.loads(multiworker.tf_config([20001, 20002], index=1)), indent=1))
@@ -104,16 +105,16 @@ print(json.dumps(json.loads(multiworker.tf_config([20001, 20002], index=1)), ind
 # %% [markdown]
 # ## The worker programs
 #
-# Each worker is an ordinary Python script, started once per worker with its own `TF_CONFIG`, as in the official
-# [multi-worker tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras). The next cells write
-# the scripts into a fresh working folder; copy them and run them on your own machines with
-# `TF_CONFIG='...' python ctl.py SHARED_DIR`. First, what every script shares: the data (the same 2048 MNIST training
-# images on every worker, 32 per worker per step), the tutorial's model (built with Keras 3 or with `tf_keras`), and who
-# writes where: the chief to the real path, every other worker into a temporary folder of its own, `workertemp_<id>`.
+# Each worker runs an ordinary Python script with its own `TF_CONFIG`, as in the official [multi-worker
+# tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras). The next cells write the scripts
+# into a fresh working folder; on your own machines, run them with `TF_CONFIG='...' python ctl.py SHARED_DIR`. First,
+# what every script shares: the data (the same 2048 MNIST training images on every worker, 32 per worker per step), the
+# tutorial's model (Keras 3 or `tf_keras`), and who writes where: the chief to the real path, every other worker into
+# its own temporary folder, `workertemp_<id>`.
 #
-# The last lines are for this notebook only: `event` prints a line starting with `MW| ` that the notebook reads back
-# from the worker's log, and `pause_point` lets the notebook stop one worker at a known step to kill it there. Without
-# this collection's `helpers` package they fall back to `print` and to doing nothing.
+# The last lines serve this notebook only: `event` prints a line starting with `MW| ` that the notebook reads back from
+# the worker's log, and `pause_point` stops one worker at a known step so the notebook can kill it there. Without
+# `helpers` they fall back to `print` and to doing nothing.
 
 # %%
 tmp = Path(tempfile.mkdtemp(prefix="multiworker-"))
@@ -195,11 +196,11 @@ except ImportError:  # running the scripts on your own: plain prints, no pause
     event, pause_point = print, lambda epoch, step: None
 
 # %% [markdown]
-# Every run is started by `helpers.multiworker.launch(group, script, shared_dir)`: one process per worker, each
-# `python script shared_dir` with its own `TF_CONFIG` on free ports, writing its output to
-# `attempt<N>-worker<i>.log` in the shared folder. Every launch happens inside a `ProcessGroup`: leaving the `with`
-# block, normally or on an error, terminates and reaps every process with bounded waits. The step numbers in the event
-# lines are exact; a loss comes out of float32 training, so the scripts print it after ≈.
+# Every run is started by `helpers.multiworker.launch(group, script, shared_dir)`: one process per worker, each `python
+# script shared_dir` with its own `TF_CONFIG` on free ports, writing its output to `attempt<N>-worker<i>.log` in the
+# shared folder, inside a `ProcessGroup` (as in [notebook 02](02_keras_save_load.ipynb)): leaving its `with` block, even
+# on an error, terminates and reaps every process. The step numbers in the event lines are exact; losses are printed
+# after ≈.
 
 # %%
 import mnist_setup
@@ -217,10 +218,10 @@ print("per-worker batch:", mnist_setup.PER_WORKER_BATCH, "| training images:", m
 # %% [markdown]
 # ## Keras 3 `model.fit` under `MultiWorkerMirroredStrategy`: the current state
 #
-# The simplest script builds the model under the strategy's scope and calls `fit`. Today `fit` raises a `ValueError`
-# on both workers ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585), open). The
-# script catches the error, prints its type and first words, and exits with code 3; when Keras fixes the bug, this
-# output changes to `fit succeeded`.
+# The simplest script builds the model under the strategy's scope and calls `fit`. Today `fit` raises a `ValueError` on
+# both workers ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585), open). The script catches
+# the error, prints its type and first words, and exits with code 3; once Keras fixes the bug, it prints `fit
+# succeeded`.
 
 # %%
 # %%writefile keras3_fit.py
@@ -268,8 +269,8 @@ for i in range(2):
 # epoch: the model, the optimizer (with its step counter) and the number of epochs done. At start-up every worker
 # restores the chief's latest backup, if there is one. The global batch is the per-worker batch times the number of
 # workers; `tf.nn.compute_average_loss` divides by it, so the summed gradients are the gradient of the mean loss over
-# the global batch. Both the backups and the final `model.keras` are saved by every worker: the chief into the shared
-# folder, worker 1 into `workertemp_1`, which it then deletes.
+# the global batch. Every worker saves the backups and the final `model.keras`: the chief into the shared folder, worker
+# 1 into `workertemp_1`, which it then deletes.
 
 # %%
 # %%writefile ctl.py
@@ -355,9 +356,9 @@ else:
     event(f"saved {os.path.relpath(model_path, workdir)} and removed it")
 
 # %% [markdown]
-# We make the failure deterministic: worker 1 pauses after step 2 of epoch 2 (`pause_point`) and waits; the notebook
-# then sends it a real **SIGKILL** from outside. The chief's next step needs the dead worker's share of the gradient
-# all-reduce. Then we start both workers again (new ports), as an orchestrator would.
+# To make the failure deterministic, worker 1 pauses after step 2 of epoch 2 (`pause_point`) and the notebook sends it a
+# real **SIGKILL** from outside. The chief's next step needs the dead worker's share of the gradient all-reduce. Then
+# both workers start again (new ports), as an orchestrator would.
 
 # %%
 ctl_dir = tmp / "ctl"
@@ -392,13 +393,13 @@ print("shared folder:", ctl_files)
 # %% [markdown]
 # What the lines show:
 #
-# - **Images per step.** Every epoch is 5 steps of the global batch, 32 images per worker × 2 workers = 64, so
-#   320 images per epoch, 160 of them read by each worker.
+# - **Images per step.** Every epoch is 5 steps of the global batch, 32 images per worker × 2 workers = 64, so 320
+#   images per epoch, 160 of them read by each worker.
 # - **The failure.** The chief's next training step, which needs worker 1, failed with an `UnavailableError`; the
 #   chief's script stopped there and exited with code 1.
 # - **The restart.** Attempt 2 restored the chief's backup (1 epoch done, optimizer step 5) and started at **epoch 2**,
-#   not epoch 1; the optimizer's `iterations` continue from 5. The steps of epoch 2 that ran before the kill (6 and 7)
-#   are simply redone: a backup taken at the end of each epoch loses at most one epoch of work.
+#   not epoch 1. The steps of epoch 2 that ran before the kill (6 and 7) are redone: a backup taken at the end of each
+#   epoch loses at most one epoch of work.
 # - **Who writes where.** Worker 1 wrote every backup and its `model.keras` into `workertemp_1` and removed it each
 #   time; the shared folder holds only the chief's files (and the marker of the pause).
 
@@ -410,18 +411,16 @@ print({label: (steps[0], steps[-1]) for label, (steps, _) in ctl_curves.items()}
 plots.loss_curves(ctl_curves, title="Route A: loss per global step, across the restart")
 
 # %% [markdown]
-# The curves overlap at steps 6–7 but do not coincide: the input iterator is not part of this backup, so attempt 2 starts
-# reading the dataset from its first batch again. Only the model, the optimizer (with its step counter) and the epoch number
-# were restored.
+# The curves overlap at steps 6–7 but do not coincide: the input iterator is not part of this backup, so attempt 2 reads
+# the dataset from its first batch again; only the model, the optimizer and the epoch number were restored.
 
 # %% [markdown]
 # ### Load the chief's model in this process
 #
 # The chief saved `model.keras` and its own predictions on the first 16 test digits. We load the file with no strategy
-# and under a 2-replica `MirroredStrategy` and compare with what the chief computed. Both loads read the same bits from
-# the file, so their weights are identical. Their predictions match the chief's up to float32 rounding, not bit for
-# bit: the chief computed in another process under `MultiWorkerMirroredStrategy`, and a different execution path adds
-# the same products in another order, so the last digits can differ (which ones depends on the CPU).
+# and under a 2-replica `MirroredStrategy`: both loads read the same bits, so their weights are identical, and their
+# predictions match the chief's up to float32 rounding (the chief computed in another process under
+# `MultiWorkerMirroredStrategy`, another execution path: see [notebook 02](02_keras_save_load.ipynb)).
 
 # %%
 import numpy as np
@@ -448,8 +447,8 @@ print("test accuracy after 15 steps:", roundtrip.approx(ctl_accuracy, 2), "(> 0.
 #
 # The Keras 2 `fit` works under `MultiWorkerMirroredStrategy`, and `tf_keras.callbacks.BackupAndRestore` takes the same
 # `backup_dir` on every worker: unlike Keras 3's callback, it handles the cluster itself (its source mentions the chief
-# and the workers, shown in a section below), and it restores the backup when `fit` starts. A small callback prints the event lines and holds the pause point. The final save follows the same rule as
-# route A, to a SavedModel folder `model`.
+# and the workers, see below), and it restores the backup when `fit` starts. A small callback prints the event lines and
+# holds the pause point. The final save follows the same rule as route A, to a SavedModel folder `model`.
 
 # %%
 # %%writefile tf_keras_fit.py
@@ -552,7 +551,7 @@ print("test accuracy after 15 steps:", roundtrip.approx(tfk_accuracy, 2), "(> 0.
 # %% [markdown]
 # ## Why every worker saves
 #
-# What if only the chief saves, and worker 1 just waits for the chief's files? The script below builds both models
+# What if only the chief saves, and worker 1 waits for the chief's files? The script below builds both models
 # under the strategy; the chief saves the Keras 3 model to `model.keras`, then the `tf_keras` model as a SavedModel. We
 # give it 10 s to finish and then stop both workers.
 
@@ -613,13 +612,13 @@ chief_wrote_keras = (chief_only / "model.keras").is_file()
 print("the chief wrote model.keras:", chief_wrote_keras)
 
 # %% [markdown]
-# The chief wrote `model.keras` on its own: this Keras 3 save did not need worker 1. The `tf_keras` SavedModel save
-# did not return within 10 s: the chief never logged `saved model`, no `saved_model.pb` appeared, and both workers were
-# still running when the notebook stopped them. A time limit cannot tell a slow save from one that never ends; the
-# [multi-worker tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras#model_saving_and_loading)
-# gives the reason to expect the second: a save may aggregate variables across the workers, and that all-reduce needs
-# every worker to take part, while worker 1 never called save. Its rule covers both cases: every worker calls save, the
-# chief to the real path, the others to temporary folders they delete, as both routes above do.
+# The chief wrote `model.keras` on its own: this Keras 3 save did not need worker 1. The `tf_keras` SavedModel save did
+# not return within 10 s: no `saved model` line, no `saved_model.pb`, and both workers still running when the notebook
+# stopped them. A time limit cannot tell a slow save from one that never ends; the [multi-worker
+# tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras#model_saving_and_loading) gives the
+# reason to expect the second: a save may aggregate variables across the workers, and that all-reduce needs every worker
+# to take part, while worker 1 never called save. Its rule covers both cases: every worker calls save, the non-chief
+# ones to temporary folders they delete, as both routes above do.
 
 # %% [markdown]
 # ## Keras 3's `BackupAndRestore` and multiple workers
@@ -639,9 +638,9 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
 
 # %% [markdown]
 # So nothing in Keras 3's callback tells the workers apart: given one shared `backup_dir`, every worker would write the
-# same files into it. (We cannot run that here, since Keras 3 `fit` itself fails multi-worker, see above.)
-# Until Keras 3 `fit` works multi-worker, back up the way route A does: `tf.train.CheckpointManager`, chief to the shared dir,
-# the others to temporary dirs, everyone restoring from `tf.train.latest_checkpoint(shared_dir)`.
+# same files into it. (Not runnable here: Keras 3 `fit` itself fails multi-worker.) Until it works, back up the way
+# route A does: `tf.train.CheckpointManager`, chief to the shared dir, the others to temporary dirs, everyone restoring
+# from `tf.train.latest_checkpoint(shared_dir)`.
 
 # %% [markdown]
 # ## On a real cluster
