@@ -21,7 +21,7 @@
 # - what `cache()` buys, measured
 # - building and training the model inside `strategy.scope()`
 #
-# **Expected run time:** about 55 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 25 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

@@ -20,7 +20,7 @@
 # - how to call a SavedModel loaded inside a strategy scope
 # - which save and load calls fit which goal ("Which API when")
 #
-# **Expected run time:** about 50 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 25 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

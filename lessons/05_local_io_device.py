@@ -21,7 +21,7 @@
 # - the seed's Keras 2 way: `tf_keras` `model.save(dir, options=...)` and `load_model(dir, options=...)`
 # - how this maps to a Cloud TPU Node
 #
-# **Expected run time:** about 30 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 20 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

@@ -20,7 +20,7 @@
 # - the tutorial's Keras 2 check `save_spec()` (through `tf_keras`), and what replaces it in Keras 3
 # - why `load_model` refuses a Python `lambda` and a `.keras` file that wraps a SavedModel in a `TFSMLayer` (`safe_mode`), the safe alternative, and when `safe_mode=False` is acceptable
 #
-# **Expected run time:** about 35 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 20 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

@@ -23,7 +23,7 @@
 # - killing a worker mid-epoch: the survivor exits instead of hanging, and a restart resumes at the interrupted epoch
 # - what changes on a real cluster (Kubernetes/TFJob, managed services) and what does not
 #
-# **Expected run time:** about 120 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 75 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

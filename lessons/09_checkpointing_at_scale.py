@@ -20,7 +20,7 @@
 # - where Keras 3's `BackupAndRestore(save_freq=<steps>)` really resumes
 # - what checkpoints of models up to 50 million parameters cost, against the disk's own speed; what asynchronous checkpoints and sharding change, and how to write asynchronous checkpoints of a Keras 3 model again and again without leaving a thread and a copy of the model behind per save
 #
-# **Expected run time:** about 90 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 45 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
