@@ -1,6 +1,7 @@
 # Notebook collection: save and load TensorFlow/Keras models under tf.distribute.
 #   make test    ruff + unit tests + strict nbval over every notebook (CI runs it, then nbval-other-cpu and compat)
 #   make lint    ruff check + ruff format --check (config in pyproject.toml) + actionlint on .github/workflows
+#                + kubernetes-validate on cluster/*.yaml (Kubernetes 1.31)
 #   make nbval-other-cpu   strict nbval again, as on another CPU (oneDNN AVX only, 1 thread): portable outputs
 #   make run     execute every notebook headless into build/, print a timing table
 #   make record  re-execute the notebooks and store their outputs in place
@@ -67,7 +68,7 @@ run: sync data
 record: sync data
 	$(PY) scripts/nbrun.py record $(NB)
 
-LINTED := helpers benchmarks lessons tests scripts docs/site
+LINTED := helpers benchmarks lessons tests scripts docs/site cluster
 # actionlint (requirements.txt) checks .github/workflows offline. It also runs shellcheck on the `run:` scripts when
 # shellcheck is on PATH (Debian: apt-get install shellcheck), and pyflakes on `shell: python` steps when pyflakes is;
 # without them those two checks are skipped.
