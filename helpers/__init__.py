@@ -8,6 +8,8 @@ One concern per module:
 - :mod:`helpers.mnist_integrity` – is a prepared MNIST whole: verify it, record and check each file's size + sha256
 - :mod:`helpers.models`      – the tutorial's model (Keras 3 or ``tf_keras``)
 - :mod:`helpers.roundtrip`   – prediction / optimizer-state equality after a save → load
+- :mod:`helpers.claims`    – one claim, one check: ``verify({claim: condition})`` prints ``✓ claim``, fails listing
+  every false one
 - :mod:`helpers.plots`       – digit grids, class histograms, loss curves
 - :mod:`helpers.processes`   – start processes, always stop them (``ProcessGroup``, ``run_python``, ports, logs)
 - :mod:`helpers.tf_server`   – a ``tf.distribute.Server`` in a subprocess (the local-I/O lesson, 05)
