@@ -5,7 +5,8 @@
     python scripts/readme_table.py                   # keep the run times the README has
 
 The notebook table takes each notebook's title and its one-line question ("**This notebook answers:** …") from its
-header cell; the "Which API when" section is
+header cell, and its teaching time from its size and run time (scripts/budget.py), as does the learning-paths table;
+the "Which API when" section is
 notebook 04's cell of that name, with its links made relative to the README. tests/test_readme.py checks both.
 """
 
@@ -16,11 +17,13 @@ import sys
 from pathlib import Path
 
 import nbformat
-from project import REPO  # the GitHub owner/name, from pyproject's [project.urls] (scripts/ is on sys.path)
+from budget import CORE, run_seconds, size  # scripts/ is on sys.path
+from project import REPO  # the GitHub owner/name, from pyproject's [project.urls]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 MARK, END = "<!-- notebook-table -->", "<!-- /notebook-table -->"
+PATHS_MARK, PATHS_END = "<!-- paths -->", "<!-- /paths -->"
 API_MARK, API_END = "<!-- which-api:start -->", "<!-- which-api:end -->"
 API_HEADING = "## Which API when"
 API_SOURCE = "04_mix_and_match.ipynb"
@@ -36,13 +39,25 @@ def _between(text: str, mark: str, end: str, new: str) -> str:
 def _seconds(run_table: str | None, readme: str) -> dict[str, str]:
     """Run times from a `make run` table, else the ones the README shows."""
     if run_table:
-        found = re.findall(r"^(\d\d_\S+\.ipynb)\s+([\d.]+)\s+ok", Path(run_table).read_text(), flags=re.MULTILINE)
-        return {name: f"{float(s):.0f} s" for name, s in found}
-    return dict(re.findall(r"\]\(notebooks/(\d\d_\S+\.ipynb)\).*\| ([\d]+ s) \|$", readme, flags=re.MULTILINE))
+        return {name: f"{s:.0f} s" for name, s in run_seconds(Path(run_table).read_text(encoding="utf-8")).items()}
+    return dict(re.findall(r"\]\(notebooks/(\d\d_\S+\.ipynb)\).*?\| ([\d]+ s) \|", readme))
+
+
+def _minutes(seconds: dict[str, str]) -> dict[str, int]:
+    """Teaching time per notebook (scripts/budget.py) from its size and its run time."""
+    return {
+        path.name: size(path).minutes(float(seconds[path.name].removesuffix(" s")))
+        for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+        if path.name in seconds
+    }
 
 
 def notebook_table(seconds: dict[str, str]) -> str:
-    rows = ["| # | Notebook | The question it answers | CPU time¹ |", "|---|----------|---------------|-----------|"]
+    minutes = _minutes(seconds)
+    rows = [
+        "| # | Notebook | The question it answers | CPU time¹ | Teaching time² |",
+        "|---|----------|---------------|-----------|----------------|",
+    ]
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         head = nbformat.read(path, as_version=4).cells[0].source.split("\n\n")
         title = head[0].lstrip("# ").split("·", 1)[-1].strip()
@@ -56,9 +71,39 @@ def notebook_table(seconds: dict[str, str]) -> str:
         )
         rows.append(
             f"| {path.name[:2]} | [{title}](notebooks/{path.name}) {badge} | {purpose} | "
-            f"{seconds.get(path.name, '–')} |"
+            f"{seconds.get(path.name, '–')} | {f'{minutes[path.name]} min' if path.name in minutes else '–'} |"
         )
     return "\n".join(rows)
+
+
+def _hours(total: int) -> str:
+    hours, rest = divmod(total, 60)
+    return f"{hours} h {rest} min" if hours and rest else f"{hours} h" if hours else f"{rest} min"
+
+
+def paths_table(seconds: dict[str, str]) -> str:
+    """The learning paths with their teaching times: core 01-04, advanced the rest."""
+    minutes = _minutes(seconds)
+    names = [path.name for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
+    core = [n for n in names if n[:2] in CORE]
+    advanced = [n for n in names if n[:2] not in CORE]
+
+    def cell(group: list[str]) -> str:
+        if any(n not in minutes for n in group):
+            return "– (run `make run`, then `python scripts/readme_table.py build/run.txt`)"
+        return f"{_hours(sum(minutes[n] for n in group))}: " + ", ".join(f"{n[:2]} {minutes[n]} min" for n in group)
+
+    return "\n".join(
+        [
+            "| Path | Notebooks | For | Teaching time² (with exercises) |",
+            "|---|---|---|---|",
+            f"| **Core** | {' → '.join(n[:2] for n in core)} | everyone who trains with a strategy and needs the "
+            f"model back | {cell(core)} |",
+            f"| **Advanced** | {' → '.join(n[:2] for n in advanced)} | TPU / remote workers, custom model classes, "
+            "multi-worker jobs, picking a format by cost, long training runs that must survive crashes and preemption "
+            f"| {cell(advanced)} |",
+        ]
+    )
 
 
 def which_api() -> str:
@@ -78,7 +123,9 @@ def which_api() -> str:
 
 
 def render(readme: str, run_table: str | None = None) -> str:
-    readme = _between(readme, MARK, END, notebook_table(_seconds(run_table, readme)))
+    seconds = _seconds(run_table, readme)
+    readme = _between(readme, MARK, END, notebook_table(seconds))
+    readme = _between(readme, PATHS_MARK, PATHS_END, paths_table(seconds))
     return _between(readme, API_MARK, API_END, which_api())
 
 

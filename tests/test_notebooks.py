@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+from budget import MAX_CORE_RUN_SECONDS, MAX_RUN_SECONDS, over_budget, run_seconds, size  # noqa: E402
 from project import REPO  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -132,7 +133,7 @@ def test_one_to_three_exercises_with_hidden_checked_solutions(path):
         assert solution.source.startswith(f"# @title Solution to exercise {n}\n"), f"exercise {n}'s solution title"
         assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, f"solution {n} is not hidden"
         assert solution.metadata.get("cellView") == "form", f"solution {n} is not collapsed on Colab"
-        assert "assert " in solution.source, f"solution {n} asserts nothing"
+        assert "verify({" in solution.source, f"solution {n} checks nothing: end it with helpers.claims.verify"
         assert _checked(solution), f"solution {n}'s output is not checked"
 
 
@@ -180,3 +181,43 @@ def test_previous_and_next_links_close_every_notebook(index):
     expected += ["../README.md"]
     expected += [NOTEBOOKS[index + 1].name] if index + 1 < len(NOTEBOOKS) else []
     assert links == expected, f"the last cell links {links}, expected {expected}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_fits_a_workshop_slot(path):
+    """<= 1,800 markdown words outside Setup, <= 25 code cells (hidden solutions included), 1-3 exercises."""
+    problems = over_budget(path.name, size(path))
+    assert not problems, "; ".join(problems)
+
+
+def test_readme_run_times_fit_the_budget():
+    """The run times the README shows (from `make run`): <= 75 s each, the core path 01-04 <= 4 min."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    seconds = {name: float(s) for name, s in re.findall(r"\]\(notebooks/(\d\d_\S+\.ipynb)\).*\| (\d+) s \|", readme)}
+    assert set(seconds) == {p.name for p in NOTEBOOKS}, "the README shows a run time for every notebook"
+    slow = {name: s for name, s in seconds.items() if s > MAX_RUN_SECONDS}
+    assert not slow, f"over {MAX_RUN_SECONDS} s in make run: {slow}"
+    core = sum(s for name, s in seconds.items() if name[:2] in ("01", "02", "03", "04"))
+    assert core <= MAX_CORE_RUN_SECONDS, f"the core path 01-04 takes {core:.0f} s (at most {MAX_CORE_RUN_SECONDS})"
+    assert run_seconds("01_a.ipynb   12.5  ok\n02_b.ipynb  3.0  FAILED\n") == {"01_a.ipynb": 12.5}
+
+
+# Checks are claims: helpers.claims.verify pairs each with its condition (issue: no assert walls, no scaffolding).
+RAISE_ASSERTION = re.compile(r"^\s*raise AssertionError\b", re.MULTILINE)
+BARE_ASSERT = re.compile(r"^assert\b", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_claims_are_checked_with_verify(path):
+    nb = nbformat.read(path, as_version=4)
+    cells = nb.cells
+    for i, cell in enumerate(_code(nb)):
+        assert not RAISE_ASSERTION.search(cell.source), f"code cell {i} raises AssertionError: state it as a claim"
+    verified_at = next(
+        i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## What we verified" in c.source
+    )
+    verified = [c for c in cells[verified_at:] if c.cell_type == "code"]
+    assert verified and all("verify({" in c.source for c in verified), "'What we verified' calls verify({...})"
+    for cell in verified:
+        assert not BARE_ASSERT.search(cell.source), "'What we verified' holds claims, not a wall of asserts"
+        assert 'print("✓' not in cell.source, "the ✓ lines come from verify, each with its check"
