@@ -98,8 +98,9 @@ nbval-other-cpu: data
 	@echo "== nbval as on another CPU: $(OTHER_CPU_ENV) =="
 	env $(OTHER_CPU_ENV) $(NBVAL) $(NB_LONG_FIRST)
 
-# Notebook 09's numbers. Both write CSV + PNG charts atomically; about 30 min on a 2-core CPU, so not part of make test
-# (which runs notebook 09's quick subset and a real kill test of naive against safe .keras).
+# Notebooks 09's (kill matrix) and 11's (cost at scale) numbers. Both write CSV + PNG charts atomically; about 30 min
+# on a 2-core CPU, so not part of make test (which runs notebook 11's quick subset and a real kill test of naive against
+# safe .keras).
 BENCH_OUT ?= build/bench
 bench: $(STAMP)
 	$(PY) -m benchmarks.kill_matrix --kills 5 --out $(BENCH_OUT)
