@@ -1,4 +1,4 @@
-"""scripts/compat.py (`make compat`) and the notebooks' Setup cell on a rebuilt Colab-like stack."""
+"""scripts/compat.py (`make compat`) and its modules, and the notebooks' Setup cell on a rebuilt Colab-like stack."""
 
 import json
 import sys
@@ -9,9 +9,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+import compat_docs  # noqa: E402
+import compat_env  # noqa: E402
+import compat_nbval  # noqa: E402
+import compat_setup  # noqa: E402
+
 import compat  # noqa: E402
 
-SETUP_MAY_INSTALL = compat.SETUP_MAY_INSTALL
+SETUP_MAY_INSTALL = compat_setup.SETUP_MAY_INSTALL
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -23,19 +28,19 @@ def _name(pinned: str) -> str:
 def test_setup_cell_repairs_colab_and_installs_only_the_helpers():  # through check_setup on the same conditions
     """On the exact Colab pins (compat/colab), Python 3.13 where the machine has it: the broken protobuf /
     tensorflow-metadata pair is found and repaired, nothing else but the helpers is installed, tfds works."""
-    stack = compat.STACKS["colab"]
-    info = compat.setup(stack)  # builds the environment once, puts it back as Colab ships it, runs the Setup cell
+    stack = compat_env.STACKS["colab"]
+    info = compat_setup.setup(stack)  # builds the environment once, puts it back as Colab ships it, runs the Setup cell
     assert "VersionError" in info["tfds_before_setup"], info["tfds_before_setup"]  # Colab's image is broken...
-    assert compat.tfds_works(compat.venv_python(stack)) is True  # ...and repaired
+    assert compat_env.tfds_works(compat_env.venv_python(stack)) is True  # ...and repaired
     installed = {_name(p): p.split("==")[1] for p in info["setup_installs"]}
     assert set(installed) == SETUP_MAY_INSTALL, info["setup_installs"]
     assert installed["tensorflow-metadata"].startswith("1.17."), installed
     pins = dict(
         ln.split("==")
-        for ln in compat.STACKS["colab"].constraints.read_text().splitlines()
+        for ln in compat_env.STACKS["colab"].constraints.read_text().splitlines()
         if "==" in ln and not ln.startswith("#")
     )
-    now = compat.versions(compat.venv_python(stack))
+    now = compat_env.versions(compat_env.venv_python(stack))
     for package in ("tensorflow", "keras", "tf_keras", "protobuf", "numpy"):
         assert now[package.replace("_", "-")] == pins[package], (package, now)
 
@@ -45,7 +50,7 @@ _COLAB = {"tensorflow": "2.20.0", "keras": "3.13.2", "tf-keras": "2.20.1", "prot
 
 def test_check_setup_accepts_the_helpers_and_the_repair():
     info = {"setup_installs": ["distsave-helpers==0.1.0", "importlib_resources==7.1.0", "tensorflow-metadata==1.17.3"]}
-    compat.check_setup(compat.STACKS["colab"], info, _COLAB, dict(_COLAB))  # no error
+    compat_setup.check_setup(compat_env.STACKS["colab"], info, _COLAB, dict(_COLAB))  # no error
 
 
 @pytest.mark.parametrize(
@@ -64,11 +69,11 @@ def test_check_setup_accepts_the_helpers_and_the_repair():
     ],
 )
 def test_check_setup_refuses_a_setup_cell_that_touches_colabs_stack(installs, after, message):
-    with pytest.raises(compat.CompatError, match=message):
-        compat.check_setup(compat.STACKS["colab"], {"setup_installs": installs}, _COLAB, after)
+    with pytest.raises(compat_env.CompatError, match=message):
+        compat_setup.check_setup(compat_env.STACKS["colab"], {"setup_installs": installs}, _COLAB, after)
 
 
-@pytest.mark.parametrize("stack", sorted(compat.STACKS))
+@pytest.mark.parametrize("stack", sorted(compat_env.STACKS))
 def test_every_compatibility_row_covers_every_notebook(stack):
     """docs/compatibility.md and the README's table are generated from docs/compat/<stack>.json: a row that was run
     on fewer notebooks than notebooks/ holds (say, before a notebook was added) must be re-run, not published."""
@@ -81,8 +86,8 @@ def test_every_compatibility_row_covers_every_notebook(stack):
 
 
 def test_unknown_stack_is_refused_with_the_choices():
-    with pytest.raises(compat.CompatError, match="use one of pinned, colab, nightly"):
-        compat._stack("conda")
+    with pytest.raises(compat_env.CompatError, match="use one of pinned, colab, nightly"):
+        compat_env.get_stack("conda")
     assert compat.main(["run", "conda"]) == 2
 
 
@@ -91,14 +96,16 @@ def test_setup_cell_source_needs_a_setup_cell(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell("print('no setup here')")]
     path = tmp_path / "01_x.ipynb"
     nbformat.write(nb, path)
-    with pytest.raises(compat.CompatError, match="has no Setup cell"):
-        compat.setup_cell_source(path)
+    with pytest.raises(compat_env.CompatError, match="has no Setup cell"):
+        compat_setup.setup_cell_source(path)
 
 
 def test_every_notebook_has_the_same_setup_cell():
-    sources = {p.name: compat.setup_cell_source(p) for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+    sources = {
+        p.name: compat_setup.setup_cell_source(p) for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    }
     assert len(set(sources.values())) == 1, "the Setup cells differ"
-    assert compat.HELPERS_URL in next(iter(sources.values()))
+    assert compat_setup.HELPERS_URL in next(iter(sources.values()))
 
 
 def test_installed_by_reads_a_pip_report(tmp_path):
@@ -113,7 +120,7 @@ def test_installed_by_reads_a_pip_report(tmp_path):
             }
         )
     )
-    assert compat.installed_by(report) == ["a_pkg==1.0", "b-pkg==2"]
+    assert compat_setup.installed_by(report) == ["a_pkg==1.0", "b-pkg==2"]
 
 
 def _junit(path: Path, cases: list[str]) -> Path:
@@ -146,7 +153,7 @@ def test_summarise_tells_a_raising_cell_from_a_differing_output(tmp_path):
             f'<testcase {cls} name="Cell 3"/>',
         ],
     )
-    [row] = compat.summarise(xml, [path])
+    [row] = compat_nbval.summarise(xml, [path])
     assert row["ran_to_end"] is False
     assert row["first_error"] == {"cell": 2, "source": "model.save('m')", "error": "ValueError: Invalid filepath"}
     assert row["differ"] == [
@@ -160,7 +167,7 @@ def test_summarise_reports_a_notebook_nbval_never_ran(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell("1")]
     path = tmp_path / "10_lost.ipynb"
     nbformat.write(nb, path)
-    [row] = compat.summarise(_junit(tmp_path / "r.xml", []), [path])
+    [row] = compat_nbval.summarise(_junit(tmp_path / "r.xml", []), [path])
     assert row["ran_to_end"] is False and "not run" in row["first_error"]["error"]
 
 
@@ -179,10 +186,29 @@ def test_docs_table_names_each_stack_and_its_result():
             }
         ],
     }
-    table = compat.readme_table({"colab": result})
+    table = compat_docs.readme_table({"colab": result})
     assert "| Colab | Python 3.13.0, TF 2.20.0, Keras 3.13.2, tf_keras 2.20.1 | 2026-11-30 |" in table
     assert "1 of 1 notebooks run to the end; 1 of 10 checked outputs differ from the committed ones, 0 of them" in table
-    assert "01.ipynb cell 2 (`x`): `a` → `b`" in compat.compatibility_md({"colab": result})
+    assert "01.ipynb cell 2 (`x`): `a` → `b`" in compat_docs.compatibility_md({"colab": result})
+
+
+def test_docs_rewrites_the_pages_and_only_the_readmes_table(tmp_path, monkeypatch):
+    """`compat.py docs`: docs/compatibility.md and the README's marked table from docs/compat/*.json, written
+    atomically (no temporary left behind); the rest of the README is kept byte for byte."""
+    (tmp_path / "compat").mkdir()
+    (tmp_path / "compat" / "pinned.json").write_bytes((compat_docs.RESULTS / "pinned.json").read_bytes())
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n<!-- compat:start -->\nold table\n<!-- compat:end -->\n## Next\n", encoding="utf-8")
+    monkeypatch.setattr(compat_docs, "DOCS", tmp_path)
+    monkeypatch.setattr(compat_docs, "RESULTS", tmp_path / "compat")
+    monkeypatch.setattr(compat_docs, "README", readme)
+    assert compat.main(["docs"]) == 0
+    table = compat_docs.readme_table(compat_docs.load_results())
+    assert readme.read_text(encoding="utf-8") == (
+        f"# Title\n<!-- compat:start -->\n{table}\n<!-- compat:end -->\n## Next\n"
+    )
+    assert table in (tmp_path / "compatibility.md").read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "compat", "compatibility.md"]
 
 
 @pytest.mark.parametrize(
@@ -195,4 +221,4 @@ def test_docs_table_names_each_stack_and_its_result():
     ],
 )
 def test_a_printed_version_number_is_told_from_other_differences(committed, got, version_only):
-    assert (compat._versionless(committed) == compat._versionless(got)) is version_only
+    assert (compat_nbval.versionless(committed) == compat_nbval.versionless(got)) is version_only
