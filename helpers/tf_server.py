@@ -19,8 +19,9 @@ and, should the parent die without cleaning up, by a watcher thread that the lau
 program, which ends the process once its parent is gone.  A server that dies or never
 listens raises :class:`helpers.errors.WorkerError` (or ``TimeoutError``).
 
-:func:`describe_error` picks the stable parts (missing path, failing op, job, hint) out of
-the long messages of a save or load that fails on the worker.
+The stable parts of a save or load that fails on the worker (missing path, failing op, job,
+hint) are picked out by :func:`helpers.tf_errors.describe_error`, importable from here too
+(``tf_server.describe_error``, as lesson 05 calls it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
-import re
 import runpy
 import shutil
 import socket
@@ -38,10 +38,10 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 from helpers.errors import WorkerError
 from helpers.processes import ProcessGroup, free_ports, read_log
+from helpers.tf_errors import ErrorSummary, describe_error  # lesson 05 calls tf_server.describe_error
 
 __all__ = [
     "SERVER_PROGRAM",
@@ -242,40 +242,6 @@ def start(
         shutil.rmtree(root, ignore_errors=True)
         raise
     return RemoteWorker(port, cwd, group, proc, script, log, owned)
-
-
-class ErrorSummary(NamedTuple):
-    """The stable parts of a long TensorFlow I/O error (``None`` where the message has no such part)."""
-
-    type: str  #: the exception's class name, e.g. ``NotFoundError``
-    reason: str | None  #: the missing file: ``<path>; No such file or directory`` / ``Failed to find ... <path>``
-    op: str | None  #: the op that failed, e.g. ``SaveV2``
-    job: str | None  #: the job whose device raised it, e.g. ``/job:worker``
-    hint: str | None  #: TensorFlow's suggestion, a sentence starting ``Consider setting``
-
-    def __str__(self) -> str:
-        return f"{self.type}: {self.reason}"
-
-
-def _first(pattern: str, text: str) -> str | None:
-    match = re.search(pattern, text)
-    return match and match.group(1)
-
-
-def describe_error(err: BaseException) -> ErrorSummary:
-    """Pick the stable parts out of a save/load error that may hold tracebacks and gRPC details.
-
-    The full message of a save or load that fails on a remote worker is long, and its layout
-    varies from run to run; the parts returned here do not.
-    """
-    message = str(err)
-    return ErrorSummary(
-        type=type(err).__name__,
-        reason=_first(r"(\S+; No such file or directory|Failed to find any matching files for \S+)", message),
-        op=_first(r"\{\{node (\w+)\}\}", message),
-        job=_first(r"remote target (/job:\w+)", message),
-        hint=_first(r"(Consider setting [^\n]*)", message),
-    )
 
 
 # --------------------------------------------------------------------------- subprocess side

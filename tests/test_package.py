@@ -71,6 +71,7 @@ def test_the_two_failure_families_are_distinct():
         ("helpers.multiworker", ["helpers.multiworker_hooks", "tensorflow"]),  # the launcher is not the worker
         ("helpers.multiworker_hooks", ["tensorflow"]),  # TensorFlow only once the worker runs
         ("helpers.tf_server", ["tensorflow"]),
+        ("helpers.tf_errors", ["tensorflow"]),
     ],
 )
 def test_modules_import_only_what_they_need(module, must_not_load):
