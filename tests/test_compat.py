@@ -100,14 +100,6 @@ def test_setup_cell_source_needs_a_setup_cell(tmp_path):
         compat_setup.setup_cell_source(path)
 
 
-def test_every_notebook_has_the_same_setup_cell():
-    sources = {
-        p.name: compat_setup.setup_cell_source(p) for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    }
-    assert len(set(sources.values())) == 1, "the Setup cells differ"
-    assert compat_setup.HELPERS_URL in next(iter(sources.values()))
-
-
 def test_installed_by_reads_a_pip_report(tmp_path):
     report = tmp_path / "r.json"
     report.write_text(

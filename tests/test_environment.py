@@ -1,10 +1,15 @@
 """The tested environment is pinned once, consistently, and installed as pinned."""
 
 import re
+import sys
 from importlib import metadata
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import nbrun  # noqa: E402
 
 
 def _canon(name: str) -> str:
@@ -47,8 +52,14 @@ def test_one_tensorflow_only():
     assert "tensorflow-cpu" not in installed and "tensorflow" in installed
 
 
-def test_ci_runs_the_readme_test_command():
-    commands = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines() if not ln.lstrip().startswith("#")]
-    order = [commands.index(c) for c in ("make test", "make nbval-other-cpu", "make compat STACK=colab")]
-    assert order == sorted(order)
-    assert "make test" in (ROOT / "README.md").read_text()
+def test_pre_commit_runs_the_same_checks_with_the_pinned_tools():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert {"ruff-check", "ruff-format", "jupytext-sync", "nbstripout"} <= set(hooks)
+    pins = _requirements()
+    for hook in hooks.values():
+        for requirement in hook.get("additional_dependencies", []):
+            name, _, version = requirement.partition("==")
+            assert pins.get(_canon(name)) == version, f"{hook['id']}: {requirement} is not requirements.txt's pin"
+    assert hooks["nbstripout"]["args"] == nbrun.NBSTRIPOUT_ARGS
+    assert hooks["jupytext-sync"]["args"] == ["--sync"]

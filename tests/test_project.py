@@ -12,14 +12,10 @@ import project  # noqa: E402
 HINT = "pyproject's [project.urls] Repository changed? run `python scripts/project.py relink` and `make sync`"
 
 
-def test_every_user_of_the_address_agrees_with_pyproject():
-    assert project.HELPERS_URL == f"git+https://github.com/{project.REPO}"
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        text = path.read_text(encoding="utf-8")
-        assert f"colab.research.google.com/github/{project.REPO}/blob/main/notebooks/{path.name}" in text, HINT
-        assert project.HELPERS_URL in text, HINT
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert f"colab.research.google.com/github/{project.REPO}/" in readme, HINT
+def test_every_link_to_this_collection_agrees_with_pyproject():
+    """Every badge and install line in the lessons (the notebooks are their jupytext pairs) and the README points at
+    pyproject's repository. That they are there at all is checked by test_notebooks (badges), test_sources (the Setup
+    cell) and test_readme (the README's table)."""
     for path in [*sorted((ROOT / "lessons").glob("*.py")), ROOT / "README.md"]:
         assert project.relink(path.read_text(encoding="utf-8")) == path.read_text(encoding="utf-8"), (path.name, HINT)
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-import yaml
 from jupytext.config import load_jupytext_config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+import compat_setup  # noqa: E402
 import nbrun  # noqa: E402
+import project  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
@@ -109,35 +110,12 @@ def test_cells_every_notebook_shares_are_identical(shared):
     assert not differing, f"differ from {LESSONS[0].name}: {differing}; copy the cell from there"
 
 
-def test_setup_cell_installs_only_on_colab_through_subprocess():
+def test_setup_cell_installs_the_helpers_only_on_colab():
+    """The fast static check of the Setup cell (identical in every lesson, above; CI's `make compat STACK=colab` runs
+    it on Colab's stack): it installs only on Colab, with pip in a subprocess (no %pip), the helpers from pyproject's
+    Repository, and it is the cell scripts/compat.py finds and runs."""
     _, code = _setup(_lesson_cells(LESSONS[0]))
     assert 'if "google.colab" in sys.modules:' in code
     assert '[sys.executable, "-m", "pip", "install"' in code and "%pip" not in code
-
-
-def _pins() -> dict[str, str]:
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        name, _, version = line.split("#")[0].strip().partition("==")
-        if version:
-            pins[name.lower()] = version
-    return pins
-
-
-def test_pre_commit_runs_the_same_checks_with_the_pinned_tools():
-    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
-    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
-    assert {"ruff-check", "ruff-format", "jupytext-sync", "nbstripout"} <= set(hooks)
-    pins = _pins()
-    for hook in hooks.values():
-        for requirement in hook.get("additional_dependencies", []):
-            name, _, version = requirement.partition("==")
-            assert pins.get(name.lower()) == version, f"{hook['id']}: {requirement} is not requirements.txt's pin"
-    assert hooks["nbstripout"]["args"] == nbrun.NBSTRIPOUT_ARGS
-    assert hooks["jupytext-sync"]["args"] == ["--sync"]
-
-
-def test_no_helpers_module_imports_from_scripts():
-    for module in sorted((ROOT / "helpers").glob("*.py")):
-        text = module.read_text(encoding="utf-8")
-        assert "import scripts" not in text and "from scripts" not in text and "sys.path" not in text, module.name
+    assert project.HELPERS_URL in code, "run `python scripts/project.py relink` and `make sync`"
+    assert compat_setup.setup_cell_source(ROOT / "notebooks" / f"{LESSONS[0].stem}.ipynb") == code
