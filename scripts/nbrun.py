@@ -36,6 +36,8 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from nbstripout import strip_output
 
+from helpers.atomic_save import save_atomically
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
@@ -65,14 +67,9 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def write(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Validate, then write with nbformat's writer through a temporary file (never a half-written notebook)."""
+    """Validate, then write with nbformat's writer, atomically (never a half-written notebook)."""
     nbformat.validate(nb)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        nbformat.write(nb, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_atomically(lambda tmp: nbformat.write(nb, tmp), path)
 
 
 def failing_cell(nb: nbformat.NotebookNode) -> str:

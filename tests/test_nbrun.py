@@ -88,3 +88,14 @@ def test_write_refuses_an_invalid_notebook_and_keeps_the_old_file(tmp_path):
     with pytest.raises(nbformat.ValidationError):
         nbrun.write(nbformat.from_dict(bad), target)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.ipynb"]
+
+
+def test_clean_normalises_in_place_without_running(tmp_path):
+    path = _notebook(tmp_path / "05_x.ipynb", "print('not run')")
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["language_info"] = {"name": "python", "version": "3.x"}
+    nbformat.write(nb, path)
+    assert nbrun.main(["clean", str(path)]) == 0
+    cleaned = nbformat.read(path, as_version=4)
+    assert "language_info" not in cleaned.metadata and cleaned.cells[0].outputs == []
+    assert [p.name for p in tmp_path.iterdir()] == ["05_x.ipynb"]
