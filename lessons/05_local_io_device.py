@@ -81,6 +81,7 @@ import keras
 import numpy as np
 
 from helpers import data, mnist_prep, models, roundtrip, tf_server
+from helpers.claims import verify
 
 tf.get_logger().setLevel("ERROR")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
@@ -93,7 +94,7 @@ print("MNIST source:", mnist_prep.prepare(log=None))
 # `TPUClusterResolver` calls it `worker` by default), while the Python process you type into is `/job:localhost`. We
 # reproduce that shape on one machine with a second Python process that runs a TensorFlow server. This is its whole
 # program, the same `tf.distribute.Server(...)` call the [parameter server training tutorial](https://www.tensorflow.org/tutorials/distribute/parameter_server_training) uses
-# to start its workers: serve the job `worker` (one task) at an address, then wait for work.
+# to start its workers: serve the job `worker` (one task, i.e. one process of that job) at an address, then wait for work.
 
 # %%
 WORKER_PROGRAM = """
@@ -145,7 +146,8 @@ print("both empty:", tree(tmp) == tree(worker.workdir) == [])
 # `experimental_connect_to_cluster` makes the worker's devices available to it (the device list below). It changes
 # TensorFlow's context for the rest of the kernel, and its docstring warns that connecting again invalidates the
 # tensors already on the remote devices, so this notebook connects once and keeps the remote part to the end.
-# A `OneDeviceStrategy` on the worker's CPU puts every variable created in its scope there.
+# A `OneDeviceStrategy` on the worker's CPU puts every variable created in its scope there. (A Keras 3 variable wraps a
+# TensorFlow variable, which its `.value` returns; that one's `.device` says where the values live.)
 
 # %%
 cluster_spec = tf.train.ClusterSpec({"worker": [worker.address]})
@@ -175,7 +177,12 @@ reference = model.predict(x, verbose=0)
 accuracy = float(np.mean(reference.argmax(axis=1) == y.numpy()))
 loss = history.history["loss"][-1]
 print("loss after 20 steps:", roundtrip.approx(loss, 2), "| accuracy on 64 test digits:", roundtrip.approx(accuracy, 2))
-assert loss < np.log(10) and accuracy > 0.5  # it learned: a uniform guess has loss ln 10 ≈ 2.30 and accuracy 0.1
+verify(
+    {
+        "it learned: loss below ln 10 ≈ 2.30 and accuracy above 0.5 (a uniform guess scores 0.1)": loss < np.log(10)
+        and accuracy > 0.5
+    }
+)
 
 
 # %% [markdown]
@@ -183,24 +190,28 @@ assert loss < np.log(10) and accuracy > 0.5  # it learned: a uniform guess has l
 #
 # `tf.saved_model.save` creates the folder from this process, then asks each device that holds variables to write its
 # part of the variables checkpoint (op `SaveV2`, on the device's host). The worker runs `SaveV2` against a path
-# relative to *its* working directory, where `no_io_device/variables/` does not exist. The full message is long (tracebacks, gRPC details);
+# relative to *its* working directory, where `no_io_device/variables/` does not exist. The full message is long (tracebacks, details of gRPC, the network protocol between the processes);
 # `tf_server.describe_error` picks out the missing path, the op that failed and the job that raised it:
 
 # %%
+save_failure = None
 try:
     tf.saved_model.save(model, "no_io_device")
 except tf.errors.NotFoundError as err:
     save_failure = tf_server.describe_error(err)
-else:
-    raise AssertionError("expected the save to fail on the worker")
 print(save_failure)
-print("raised by op", save_failure.op, "on", save_failure.job)
+verify(
+    {
+        "the save fails with NotFoundError in op SaveV2, raised by /job:worker": save_failure is not None
+        and (save_failure.type, save_failure.op, save_failure.job) == ("NotFoundError", "SaveV2", "/job:worker")
+    }
+)
 
 # %% [markdown]
 # What did land? The checkpoint is written in shards, here two (`-of-00002`), into a temporary folder, `variables_temp/`,
 # that is merged into `variables/variables.*` once every shard is written (compare the listing of the complete save in
 # the next section). The shard written from this process is here, unfinished; it holds only the
-# checkpoint's object graph (`_CHECKPOINTABLE_OBJECT_GRAPH`, the last line). The worker's shard, with the model's
+# checkpoint's object graph (`_CHECKPOINTABLE_OBJECT_GRAPH`, the last line: which saved object holds which variable). The worker's shard, with the model's
 # variables, is missing, and the worker's own directory stayed empty:
 
 # %%
@@ -229,20 +240,28 @@ print(*tree(tmp / "saved_model"), sep="\n")
 # fix:
 
 # %%
+load_failure = None
 try:
     with strategy.scope():
         tf.saved_model.load("saved_model")
 except FileNotFoundError as err:
     load_failure = tf_server.describe_error(err)
-else:
-    raise AssertionError("expected the load to fail on the worker")
 print(load_failure)
-print("hint:", load_failure.hint)
+print("hint:", getattr(load_failure, "hint", None))
+verify(
+    {
+        "the load fails on the worker, and the hint names experimental_io_device='/job:localhost'": load_failure
+        is not None
+        and "experimental_io_device" in load_failure.hint
+        and "/job:localhost" in load_failure.hint
+    }
+)
 
 # %% [markdown]
 # With `LoadOptions(experimental_io_device='/job:localhost')` this process reads the files and the values go to the
 # worker's variables (the first line below). We read the restored values back and compare them bit for bit with the
-# model's weights, then call the loaded `serving_default` signature (a ConcreteFunction) on the same 64 digits.
+# model's weights, then call the loaded `serving_default` [signature](../README.md#glossary) (a
+# [ConcreteFunction](../README.md#glossary)) on the same 64 digits.
 #
 # The weights come back identical; the predictions are compared **up to float32 rounding**
 # (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest logit). The signature is another graph than the Keras
@@ -314,22 +333,25 @@ for name, call in [
     except (ValueError, TypeError) as err:
         keras_refusals[name] = f"{type(err).__name__}: {err}"
         print(f"{name}: {keras_refusals[name]}")
-    else:
-        raise AssertionError(f"{name} accepted options")
+verify({"model.save and keras.models.load_model both refuse options": len(keras_refusals) == 2})
 
 # %% [markdown]
 # `model.export(...)` accepts an `options` argument without complaint, but does not hand it to the writer: the export
 # fails on the worker exactly like the plain save did.
 
 # %%
+export_failure = None
 try:
     model.export("exported", options=local_io, verbose=False)
 except tf.errors.NotFoundError as err:
     export_failure = tf_server.describe_error(err)
-else:
-    raise AssertionError("expected model.export to ignore options and fail on the worker")
 print(export_failure)
-print("raised by op", export_failure.op, "on", export_failure.job)
+verify(
+    {
+        "model.export ignores options: NotFoundError in op SaveV2, raised by /job:worker": export_failure is not None
+        and (export_failure.type, export_failure.op, export_failure.job) == ("NotFoundError", "SaveV2", "/job:worker")
+    }
+)
 
 # %% [markdown]
 # The lower-level export API, `keras.export.ExportArchive`, does accept them in `write_out`. We write to a fresh
@@ -402,7 +424,7 @@ print("predictions:", legacy_closeness)
 # %% [markdown]
 # ## Exercises
 #
-# The worker is still running, so these exercises can use it and the `saved_model` folder written above.
+# The worker is still running, so these exercises can use it and the files written above.
 #
 # ### Exercise 1: a training checkpoint from the worker
 #
@@ -414,13 +436,12 @@ print("predictions:", legacy_closeness)
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 1
+checkpoint_failure = None
 try:
     tf.train.Checkpoint(model=model).write("ckpt/model")
 except tf.errors.NotFoundError as err:
     checkpoint_failure = tf_server.describe_error(err)
-else:
-    raise AssertionError("expected the checkpoint write to fail on the worker")
-print("without options:", checkpoint_failure, "| raised on", checkpoint_failure.job)
+print("without options:", checkpoint_failure, "| raised on", getattr(checkpoint_failure, "job", None))
 checkpoint_io = tf.train.CheckpointOptions(experimental_io_device="/job:localhost")
 tf.train.Checkpoint(model=model).write("ckpt_local/model", options=checkpoint_io)
 print("with the I/O device:", tree(tmp / "ckpt_local"))
@@ -428,23 +449,48 @@ fresh = models.get_model(strategy)
 tf.train.Checkpoint(model=fresh).read("ckpt_local/model", options=checkpoint_io).assert_existing_objects_matched()
 checkpoint_weights = roundtrip.assert_identical_weights(model, fresh)
 print("read back on", fresh.layers[0].kernel.value.device, "| weights bitwise identical:", checkpoint_weights, "arrays")
-assert checkpoint_failure.job == "/job:worker" and checkpoint_weights == 6
-# The same rule: without options the worker writes (and reads) the path itself; CheckpointOptions moves the I/O here.
+verify(
+    {
+        "a TF checkpoint without options fails on the worker too": getattr(checkpoint_failure, "job", None)
+        == "/job:worker",
+        "with CheckpointOptions' I/O device it is written here and read back bitwise": checkpoint_weights == 6,
+        "the fresh model's variables are on the worker": fresh.layers[0].kernel.value.device.startswith("/job:worker/"),
+    }
+)
 
 # %% [markdown]
-# ### Exercise 2: load outside the strategy scope
+# ### Exercise 2: a `model.export` of the worker's model after all
 #
-# Load `"saved_model"` with `tf.saved_model.load`, **no options** and **no** `strategy.scope()`. Predict: does it fail
-# like the load inside the scope? Print the device of the first restored variable of its `serving_default` signature.
+# `model.export` ignored the options and failed on the worker. Without `ExportArchive`, get a `model.export` SavedModel
+# of this model into a relative folder, `"exported_here"`, then load it back onto the worker and check its `serve`
+# endpoint on the 64 digits against `reference`. Hint: which process does the writing when the variables are local?
 # The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 2
-unscoped = tf.saved_model.load("saved_model")  # no options, no scope
-unscoped_device = unscoped.signatures["serving_default"].variables[0].device
-print("restored on", unscoped_device)
-assert unscoped_device.startswith("/job:localhost/")
-# It loads: outside the scope the variables are created on this process's CPU, which reads the files itself.
+local_copy = keras.models.load_model("model.keras")  # no scope: the variables are created in this process
+local_copy_device = local_copy.layers[0].kernel.value.device
+print("local copy on", local_copy_device)
+local_copy.export("exported_here", verbose=False)  # no options: this process holds every variable and writes them
+print("exported_here:", sorted(p.name for p in (tmp / "exported_here").iterdir()))
+with strategy.scope():
+    exported_here = tf.saved_model.load("exported_here", options=local_load)
+print("loaded back on", exported_here.variables[0].device)
+exported_here_closeness = roundtrip.assert_close(reference, exported_here.serve(x), what="predictions")
+print("serve vs the model's predictions:", exported_here_closeness)
+export_served_on = exported_here.variables[0].device
+verify(
+    {
+        "loaded outside any scope, the copy's variables live in this process": local_copy_device.startswith(
+            "/job:localhost/"
+        ),
+        "its model.export, loaded with the I/O device, restores onto the worker": export_served_on.startswith(
+            "/job:worker/"
+        ),
+        "and serves the model's predictions up to float32 rounding": exported_here_closeness.max_abs_diff
+        <= exported_here_closeness.tolerance,
+    }
+)
 
 # %% [markdown]
 # ## What we verified
@@ -458,35 +504,46 @@ os.chdir(notebook_dir)
 shutil.rmtree(tmp)
 print(worker)
 
-assert not worker.alive() and not tmp.exists() and not worker.workdir.exists()
-assert kernel.value.device == "/job:worker/replica:0/task:0/device:CPU:0"
-assert str(save_failure) == "NotFoundError: no_io_device/variables/variables_temp; No such file or directory"
-assert save_failure.op == "SaveV2" and save_failure.job == "/job:worker"
-assert local_shard_keys == ["_CHECKPOINTABLE_OBJECT_GRAPH"]
-assert model.optimizer.iterations.value.device.startswith("/job:worker/")
-assert "variables/variables.index" in shared_files and shared_values_match
-assert shared_variables[0].device.startswith("/job:worker/")
-assert export_failure.type == "NotFoundError" and export_failure.job == "/job:worker"
-assert str(load_failure) == "FileNotFoundError: Failed to find any matching files for saved_model/variables/variables"
-assert "experimental_io_device" in load_failure.hint and "/job:localhost" in load_failure.hint
-assert keras_refusals["model.save"] == "ValueError: The following argument(s) are not supported: ['options']"
-assert keras_refusals["keras.models.load_model"].startswith("TypeError:")
-assert "'options'" in keras_refusals["keras.models.load_model"]
-assert saved_model_values_match and export_values_match and keras_file_weights == legacy_weights == 6
-assert all(
-    c.max_abs_diff <= c.tolerance
-    for c in [saved_model_closeness, export_closeness, keras_file_closeness, legacy_closeness]
+on_worker = "/job:worker/"
+shard_missing = "NotFoundError: no_io_device/variables/variables_temp; No such file or directory"
+nothing_to_read = "FileNotFoundError: Failed to find any matching files for saved_model/variables/variables"
+keras_load_refusal = keras_refusals["keras.models.load_model"]
+verify(
+    {
+        "the model's variables lived on the remote worker": kernel.value.device
+        == on_worker + "replica:0/task:0/device:CPU:0",
+        "so did the optimizer's step counter": model.optimizer.iterations.value.device.startswith(on_worker),
+        "saving to a relative path without an I/O device failed on the worker": str(save_failure) == shard_missing,
+        "that failure came from op SaveV2 on /job:worker": (save_failure.op, save_failure.job)
+        == ("SaveV2", "/job:worker"),
+        "this process's shard of that save held only the object graph": local_shard_keys
+        == ["_CHECKPOINTABLE_OBJECT_GRAPH"],
+        "loading it without an I/O device failed on the worker too": str(load_failure) == nothing_to_read,
+        "TensorFlow's hint for it names experimental_io_device='/job:localhost'": "experimental_io_device"
+        in load_failure.hint
+        and "/job:localhost" in load_failure.hint,
+        "with the I/O device '/job:localhost' it was saved here and restored bitwise": saved_model_values_match,
+        "that SavedModel loaded onto the worker with LoadOptions": serve.variables[0].device.startswith(on_worker),
+        "an absolute path both processes reach: saved with no options": "variables/variables.index" in shared_files,
+        "it loaded back bitwise onto the worker with no options too": shared_values_match
+        and shared_variables[0].device.startswith(on_worker),
+        "Keras 3's model.save refuses options (ValueError)": keras_refusals["model.save"]
+        == "ValueError: The following argument(s) are not supported: ['options']",
+        "Keras 3's load_model refuses them (TypeError)": keras_load_refusal.startswith("TypeError:")
+        and "'options'" in keras_load_refusal,
+        "model.export ignores them and fails on the worker": (export_failure.type, export_failure.job)
+        == ("NotFoundError", "/job:worker"),
+        "ExportArchive.write_out takes them: restored bitwise": export_values_match,
+        "a .keras file needs no I/O device: weights bitwise": keras_file_weights == 6,
+        "tf_keras takes the options in save and load_model, as in the seed": legacy_weights == 6
+        and legacy_loaded.layers[0].kernel.device.startswith(on_worker),
+        "every round trip predicted the same up to float32 rounding": all(
+            c.max_abs_diff <= c.tolerance
+            for c in [saved_model_closeness, export_closeness, keras_file_closeness, legacy_closeness]
+        ),
+        "the worker process and both folders are gone": not (worker.alive() or tmp.exists() or worker.workdir.exists()),
+    }
 )
-assert serve.variables[0].device.startswith("/job:worker/")
-assert legacy_loaded.layers[0].kernel.device.startswith("/job:worker/")
-print("✓ the model's variables lived on the remote worker (/job:worker)")
-print("✓ saving to a relative path without an I/O device failed on the worker: NotFoundError ... SaveV2")
-print("✓ with experimental_io_device='/job:localhost' the SavedModel was written here and loaded back on the worker")
-print("✓ an absolute path both processes reach: saved and loaded with no options, the worker doing its own I/O")
-print("✓ Keras 3: model.save/load_model refuse options, model.export ignores them, ExportArchive.write_out takes them")
-print("✓ tf_keras: model.save(dir, options=...) and load_model(dir, options=...) work as in the seed")
-print("✓ every round trip restored the weights bitwise identical and predicted the same up to float32 rounding")
-print("✓ the worker process is gone")
 
 
 # %% [markdown]
