@@ -22,7 +22,8 @@ One concern per module:
   last good model (09)
 - :mod:`helpers.preemption`  – the preemption demo: launch workers, one of which waits at a known step for the
   SIGTERM the notebook sends (09)
-- :mod:`helpers.errors`      – ``DataError`` (preparing MNIST) and ``WorkerError`` (a started process failed)
+- :mod:`helpers.errors`      – ``DataError`` (preparing MNIST), ``WorkerError`` (a started process failed) and
+  ``ClaimError`` (a lesson's claim did not hold)
 
 Modules are imported on demand so that ``import helpers`` never initialises TensorFlow.
 """

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from helpers.errors import ClaimError
+
 __all__ = ["ClaimError", "verify"]
-
-
-class ClaimError(AssertionError):
-    """One or more claims did not hold; the message lists each of them."""
 
 
 def _is_bool(value: object) -> bool:

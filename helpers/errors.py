@@ -7,7 +7,7 @@ of these, and its message says what to do next.
 
 from __future__ import annotations
 
-__all__ = ["DataError", "WorkerError"]
+__all__ = ["ClaimError", "DataError", "WorkerError"]
 
 
 class DataError(RuntimeError):
@@ -24,4 +24,12 @@ class WorkerError(RuntimeError):
     expected point in time.  Raised for the ``tf.distribute.Server`` subprocess
     (:mod:`helpers.tf_server`) and for the ``MultiWorkerMirroredStrategy`` workers
     (:mod:`helpers.multiworker`).
+    """
+
+
+class ClaimError(AssertionError):
+    """A claim a lesson makes did not hold; the message lists every such claim.
+
+    Raised by :func:`helpers.claims.verify`. An ``AssertionError``, so that pytest and nbval report it as a failed
+    check.
     """

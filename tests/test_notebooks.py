@@ -14,6 +14,8 @@ from budget import MAX_CORE_RUN_SECONDS, MAX_RUN_SECONDS, over_budget, run_secon
 from project import REPO  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+#: a call of helpers.claims.verify with its claims written out, as `verify({` or, formatted, `verify(\n    {`
+VERIFY = re.compile(r"\bverify\(\s*\{")
 
 
 def _code(nb):
@@ -38,7 +40,7 @@ def test_header_badges_setup_and_summary(path):
     assert len(setup) == 1, "one Setup cell that installs only on Colab"
     assert '"-m", "pip", "install"' in setup[0].source and "tensorflow-metadata<1.18" in setup[0].source
     assert any(c.cell_type == "markdown" and "What we verified" in c.source for c in nb.cells)
-    assert "assert" in _code(nb)[-1].source, "the notebook ends with asserted facts"
+    assert VERIFY.search(_code(nb)[-1].source), "the notebook ends with verified claims"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -133,7 +135,7 @@ def test_one_to_three_exercises_with_hidden_checked_solutions(path):
         assert solution.source.startswith(f"# @title Solution to exercise {n}\n"), f"exercise {n}'s solution title"
         assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, f"solution {n} is not hidden"
         assert solution.metadata.get("cellView") == "form", f"solution {n} is not collapsed on Colab"
-        assert "verify({" in solution.source, f"solution {n} checks nothing: end it with helpers.claims.verify"
+        assert VERIFY.search(solution.source), f"solution {n} checks nothing: end it with helpers.claims.verify"
         assert _checked(solution), f"solution {n}'s output is not checked"
 
 
@@ -217,7 +219,7 @@ def test_claims_are_checked_with_verify(path):
         i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## What we verified" in c.source
     )
     verified = [c for c in cells[verified_at:] if c.cell_type == "code"]
-    assert verified and all("verify({" in c.source for c in verified), "'What we verified' calls verify({...})"
+    assert verified and all(VERIFY.search(c.source) for c in verified), "'What we verified' calls verify({...})"
     for cell in verified:
         assert not BARE_ASSERT.search(cell.source), "'What we verified' holds claims, not a wall of asserts"
         assert 'print("✓' not in cell.source, "the ✓ lines come from verify, each with its check"
