@@ -37,8 +37,7 @@ def test_header_badges_setup_and_summary(path):
     answers = [line for line in head.splitlines() if line.startswith("**This notebook answers:** ")]
     assert len(answers) == 1 and answers[0].endswith("?"), "the header needs one '**This notebook answers:** …?' line"
     setup = [c for c in _code(nb) if '"google.colab" in sys.modules' in c.source]
-    assert len(setup) == 1, "one Setup cell that installs only on Colab"
-    assert '"-m", "pip", "install"' in setup[0].source and "tensorflow-metadata<1.18" in setup[0].source
+    assert len(setup) == 1, "one Setup cell (what it installs: tests/test_sources.py)"
     assert any(c.cell_type == "markdown" and "What we verified" in c.source for c in nb.cells)
     assert VERIFY.search(_code(nb)[-1].source), "the notebook ends with verified claims"
 
@@ -102,12 +101,6 @@ def test_no_hard_coded_path_tolerances(path):
     for i, cell in enumerate(_code(nbformat.read(path, as_version=4))):
         found = HARD_CODED_TOLERANCE.search(cell.source)
         assert not found, f"code cell {i} hard-codes {found.group()!r}: use helpers.roundtrip (RTOL, assert_close)"
-
-
-def test_readme_lists_every_notebook():
-    readme = (ROOT / "README.md").read_text()
-    for path in NOTEBOOKS:
-        assert f"notebooks/{path.name}" in readme, f"README does not list {path.name}"
 
 
 def _exercises(nb) -> list[tuple[object, object]]:
