@@ -102,7 +102,10 @@ print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or buil
 #
 # - each device holds a **replica**: a full copy of the model's variables (a *mirrored* variable has one copy per device);
 # - each training step splits the **global batch** between the replicas, each replica computes gradients on its slice,
-#   and the gradients are summed across replicas (an *all-reduce*) so every copy gets the same update.
+#   and the gradients are summed across replicas (an *all-reduce*: every replica sends its value and receives the sum)
+#   so every copy gets the same update.
+#
+# The [glossary](../README.md#glossary) collects these terms.
 #
 # A `MirroredStrategy` takes the list of devices to mirror over. Called with no list, as the seed tutorial does, it
 # takes every GPU TensorFlow can see and, when it sees none, every logical CPU device
@@ -143,12 +146,15 @@ print("all_reduce('sum', id + 1) returned on each replica:", [int(r) for r in re
 # that says what to do.
 
 # %%
+from helpers.claims import verify
+
+late_split_error = None
 try:
     devices.use_cpu_replicas(4)
 except RuntimeError as err:
-    print(err)
-else:
-    raise AssertionError("expected the late split to fail")
+    late_split_error = err
+print(late_split_error)
+verify({"once TensorFlow runs, another device split fails (RuntimeError)": isinstance(late_split_error, RuntimeError)})
 
 # %% [markdown]
 # ## Load MNIST with TensorFlow Datasets
@@ -221,7 +227,8 @@ print("pixels:", dist_images.values[0].dtype.name, "from", pixel_range[0], "to",
 # ### What `cache()` buys
 #
 # The first pass over a cached dataset reads and decodes every PNG from the TFRecord files and keeps the result in memory;
-# later passes (epochs) read from memory. Timings vary by machine, so we print them and assert only the direction.
+# later passes (epochs) read from memory. A third of the training set shows it. Timings vary by machine, so we print
+# them and check only the direction.
 
 # %%
 import time
@@ -234,12 +241,18 @@ def seconds_per_pass(ds):
     return time.perf_counter() - start
 
 
-cached = mnist_train.map(scale).cache().batch(BATCH_SIZE)
+subset = mnist_train.take(20_000)  # a third of the training set
+cached = subset.map(scale).cache().batch(BATCH_SIZE)
 first, second = seconds_per_pass(cached), seconds_per_pass(cached)
-uncached = seconds_per_pass(mnist_train.map(scale).batch(BATCH_SIZE))
+uncached = seconds_per_pass(subset.map(scale).batch(BATCH_SIZE))
 print(f"without cache: {uncached:.2f} s per pass")
 print(f"with cache:    {first:.2f} s for the first pass, {second:.2f} s for the next")
-assert second < first and second < uncached
+verify(
+    {
+        "a pass over the cached dataset is faster than the first pass and than a pass without cache": second < first
+        and second < uncached
+    }
+)
 
 
 # %% [markdown]
@@ -247,6 +260,11 @@ assert second < first and second < uncached
 #
 # Variables created inside the scope become *mirrored* variables: one copy per replica, kept in sync by the strategy.
 # This is the tutorial's model; later notebooks get the same one from `helpers.models.get_model(strategy)`.
+#
+# A layer's weight, such as `model.layers[0].kernel`, is a Keras 3 `keras.Variable`: a wrapper that looks the same on
+# every backend (TensorFlow, JAX, PyTorch). Its **`.value`** is the backend's own variable inside it, here a TensorFlow
+# variable, so the notebooks read `.value` to see what the strategy made of it: a `MirroredVariable` whose `.values`
+# are its copies, one per device.
 
 
 # %%
@@ -279,9 +297,11 @@ print(type(kernel.value).__name__, [v.device.split("/")[-1] for v in kernel.valu
 # %%
 reference = models.get_model(strategy)
 same_layers = [type(layer).__name__ for layer in model.layers] == [type(layer).__name__ for layer in reference.layers]
-print(
-    "helpers.models.get_model builds the same architecture:",
-    same_layers and model.count_params() == reference.count_params(),
+verify(
+    {
+        "helpers.models.get_model builds the same architecture": same_layers
+        and model.count_params() == reference.count_params()
+    }
 )
 
 # %% [markdown]
@@ -302,63 +322,126 @@ eval_loss, eval_accuracy = model.evaluate(eval_dataset, verbose=0)
 print("loss per epoch:", roundtrip.approx(losses))
 print("test accuracy after 200 steps:", roundtrip.approx(eval_accuracy, 2))
 copies_equal = all(np.array_equal(*(c.numpy() for c in w.value.values)) for w in model.trainable_weights)
-print("both copies of every weight bitwise identical after training:", copies_equal)
-assert losses[1] < losses[0] and eval_accuracy > 0.9 and copies_equal
+verify(
+    {
+        "the loss fell and the test accuracy passed 0.9 after 200 steps": losses[1] < losses[0] and eval_accuracy > 0.9,
+        "both copies of every weight are bitwise identical after training": copies_equal,
+    }
+)
 
 # %% [markdown]
 # ## Exercises
 #
-# ### Exercise 1: a smaller batch per replica
+# ### Exercise 1: where do a model's variables live?
 #
-# Build the training pipeline again with 32 images per replica. How many batches make one epoch of the 60 000 training
-# images now, and what shape does each replica receive? Check with `experimental_distribute_dataset`.
-# The solution is in the next cell (hidden: click to show it).
+# Write a function that takes a model and returns the class of its first kernel's `.value` and the devices of its
+# copies (a `MirroredVariable` lists them in `.values`; a plain variable has one `.device`). Call it on `model`, on a
+# model built with no strategy (`models.get_model()`), and on one built in the scope of
+# `tf.distribute.MirroredStrategy(replica_devices[:1])` (`models.get_model(that_strategy)`). Predict the three answers
+# first. The solution is in the next cell (hidden: click to show it).
+
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 1
-small_batch = 32 * strategy.num_replicas_in_sync
-small_dataset = mnist_train.map(scale).batch(small_batch)
-small_images, _ = next(iter(strategy.experimental_distribute_dataset(small_dataset)))
-print("global batch:", small_batch, "| batches per epoch:", int(small_dataset.cardinality()))
-print("per replica:", [tuple(v.shape) for v in small_images.values])
-assert int(small_dataset.cardinality()) == 938  # ceil(60000 / 64)
-assert [tuple(v.shape) for v in small_images.values] == [(32, 28, 28, 1)] * 2
+def where(some_model):
+    variable = some_model.layers[0].kernel.value
+    copies = variable.values if isinstance(variable, tf.distribute.DistributedValues) else [variable]
+    return type(variable).__name__, [copy.device.split("/")[-1] for copy in copies]
+
+
+one_replica = tf.distribute.MirroredStrategy(replica_devices[:1])
+places = {
+    "2 replicas": where(model),
+    "no strategy": where(models.get_model()),
+    "1 replica": where(models.get_model(one_replica)),
+}
+for name, (kind, copies) in places.items():
+    print(f"{name:<12} {kind}: {copies}")
+verify(
+    {
+        "built in the 2-replica scope: a MirroredVariable with a copy on each logical CPU": places["2 replicas"]
+        == ("MirroredVariable", ["device:CPU:0", "device:CPU:1"]),
+        "built with no strategy: one plain variable, not mirrored": places["no strategy"][0] != "MirroredVariable"
+        and len(places["no strategy"][1]) == 1,
+        "built under a 1-replica MirroredStrategy: still a MirroredVariable, with 1 copy": places["1 replica"]
+        == ("MirroredVariable", ["device:CPU:0"]),
+    }
+)
 
 # %% [markdown]
-# ### Exercise 2: a model built outside the scope
+# ### Exercise 2: a first save and restore
 #
-# Call `helpers.models.get_model()` without a strategy (it builds the same model as `get_model` above, outside any
-# scope). What type is the first layer's kernel variable now, and on how many devices does it live?
-# The solution is in the next cell (hidden: click to show it).
+# Notebook 02 saves whole models; a first taste with the lowest-level tool, a TensorFlow checkpoint. Write the trained
+# `model`'s variables with `tf.train.Checkpoint(model=model).write(path)` into a `tempfile.TemporaryDirectory()`, build a
+# new, untrained model with `get_model()`, and restore the checkpoint into it with
+# `tf.train.Checkpoint(model=new_model).restore(path)`. Check that its weights are now bitwise the trained ones, in both
+# copies of every mirrored variable, and that it predicts the first test batch exactly as `model` does (the same
+# computation on the same weights). The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 2
-outside = models.get_model()
-outside_kernel = outside.layers[0].kernel.value
-print(type(outside_kernel).__name__, "| mirrored:", isinstance(outside_kernel, tf.distribute.DistributedValues))
-assert not isinstance(outside_kernel, tf.distribute.DistributedValues)
+import tempfile
+
+new_model = get_model()
+started_different = not all(
+    np.array_equal(a, b) for a, b in zip(model.get_weights(), new_model.get_weights(), strict=True)
+)
+with tempfile.TemporaryDirectory() as folder:
+    path = tf.train.Checkpoint(model=model).write(os.path.join(folder, "first"))
+    print("checkpoint files:", sorted(os.listdir(folder)))
+    tf.train.Checkpoint(model=new_model).restore(path)
+trained_copies_restored = all(
+    np.array_equal(copy.numpy(), w.numpy())
+    for v, w in zip(new_model.weights, model.weights, strict=True)
+    for copy in v.value.values
+)
+eval_images, _ = next(iter(eval_dataset))
+same_predictions = np.array_equal(model(eval_images, training=False), new_model(eval_images, training=False))
+print("weights restored in both copies:", trained_copies_restored, "| identical predictions:", same_predictions)
+verify(
+    {
+        "the new model started from other weights than the trained one": started_different,
+        "restored from the checkpoint, every copy of every variable holds the trained value (bitwise)": (
+            trained_copies_restored
+        ),
+        "the restored model predicts exactly what the trained one does": same_predictions,
+    }
+)
 
 # %% [markdown]
 # ## What we verified
 
 # %%
-assert replica_devices == ("/cpu:0", "/cpu:1") and strategy.num_replicas_in_sync == 2
-assert not tf.config.list_logical_devices("GPU")
-assert default_choice.extended.worker_devices == strategy.extended.worker_devices  # no GPU: every logical CPU
-assert [int(i) for i in replica_ids] == [0, 1] and [int(r) for r in reduced] == [3, 3]
-assert info.splits["train"].num_examples == 60_000 and info.splits["test"].num_examples == 10_000
-assert tuple(train_counts) == data.TRAIN_CLASS_COUNTS and tuple(test_counts) == data.TEST_CLASS_COUNTS
-assert BATCH_SIZE == 128 and int(train_dataset.cardinality()) == 469
-assert [tuple(v.shape) for v in dist_images.values] == [(64, 28, 28, 1)] * 2
-assert dist_images.values[0].dtype == tf.float32 and pixel_range == [0.0, 1.0]
-assert type(kernel.value).__name__ == "MirroredVariable" and len(kernel.value.values) == 2
-assert losses[1] < losses[0] and eval_accuracy > 0.9 and copies_equal
-print("✓ 2 replicas on 2 logical CPUs (no GPU in use); MirroredStrategy() with no list picks the same 2 here")
-print("✓ strategy.run runs a function once per replica; all_reduce gives every replica the sum")
-print("✓ MNIST 60000/10000 with the official class counts")
-print("✓ global batch 128 = 64 per replica × 2, split evenly by the strategy")
-print("✓ variables created in the scope are mirrored on both devices, and the copies stay identical in training")
-print("✓ the loss fell and the test accuracy passed 0.9 after 200 steps")
+verify(
+    {
+        "2 replicas on 2 logical CPUs (no GPU in use); MirroredStrategy() with no list picks the same 2 here": (
+            replica_devices == ("/cpu:0", "/cpu:1")
+            and strategy.num_replicas_in_sync == 2
+            and not tf.config.list_logical_devices("GPU")
+            and default_choice.extended.worker_devices == strategy.extended.worker_devices
+        ),
+        "strategy.run runs a function once per replica; all_reduce gives every replica the sum": (
+            [int(i) for i in replica_ids] == [0, 1] and [int(r) for r in reduced] == [3, 3]
+        ),
+        "MNIST 60000/10000 with the official class counts": (
+            info.splits["train"].num_examples == 60_000
+            and info.splits["test"].num_examples == 10_000
+            and tuple(train_counts) == data.TRAIN_CLASS_COUNTS
+            and tuple(test_counts) == data.TEST_CLASS_COUNTS
+        ),
+        "global batch 128 = 64 per replica × 2, split evenly by the strategy into float32 pixels from 0 to 1": (
+            BATCH_SIZE == 128
+            and int(train_dataset.cardinality()) == 469
+            and [tuple(v.shape) for v in dist_images.values] == [(64, 28, 28, 1)] * 2
+            and dist_images.values[0].dtype == tf.float32
+            and pixel_range == [0.0, 1.0]
+        ),
+        "variables created in the scope are mirrored on both devices, and the copies stay identical in training": (
+            type(kernel.value).__name__ == "MirroredVariable" and len(kernel.value.values) == 2 and copies_equal
+        ),
+        "the loss fell and the test accuracy passed 0.9 after 200 steps": losses[1] < losses[0] and eval_accuracy > 0.9,
+    }
+)
 
 
 # %% [markdown]
