@@ -73,6 +73,7 @@ replica_devices = devices.use_cpu_replicas(2).devices
 print("replicas:", len(replica_devices))
 
 # %%
+import re
 import shutil
 import signal
 import tempfile
@@ -84,6 +85,7 @@ import numpy as np
 import tf_keras
 
 from helpers import data, mnist_prep, models, plots, processes, roundtrip
+from helpers.claims import verify
 
 # %matplotlib inline
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
@@ -94,10 +96,9 @@ print("MNIST source:", mnist_prep.prepare(log=None))  # reuse, download, or buil
 # %% [markdown]
 # ## Train briefly under `MirroredStrategy` (2 replicas)
 #
-# The seed tutorial's model and pipeline, built step by step in notebook 01, here from `helpers`. The training set is
-# repeated so that `steps_per_epoch` can cut it into short epochs: 5 epochs of 40 steps, a global batch of 128 (64 per
-# replica). The 5 epoch losses, each the mean over its 40 steps, are the original run's loss curve. A fixed batch of 128
-# test images is the probe for every round trip below.
+# The seed tutorial's model and pipeline from notebook 01, here from `helpers`: 5 epochs of 40 steps, a global batch
+# of 128 (64 per replica). The 5 epoch losses are the original run's loss curve. A fixed batch of 128 test images is
+# the probe for every round trip below.
 
 # %%
 strategy = tf.distribute.MirroredStrategy(replica_devices)
@@ -111,7 +112,12 @@ EPOCHS, STEPS = 5, 40
 TRAINED_STEPS = EPOCHS * STEPS
 history = model.fit(train_dataset, epochs=EPOCHS, steps_per_epoch=STEPS, verbose=2)
 original_losses = history.history["loss"]
-assert original_losses[-1] < original_losses[0] / 2  # the original run learned
+verify(
+    {
+        "the original run learned: its last epoch's loss is under half its first": original_losses[-1]
+        < original_losses[0] / 2
+    }
+)
 print("optimizer steps taken:", int(model.optimizer.iterations.numpy()))
 
 x_probe, y_probe = next(iter(eval_dataset))  # the probe for every round trip below
@@ -140,17 +146,13 @@ print("saved:", keras_path.relative_to(tmp), "| files in the archive:", members)
 # %% [markdown]
 # ## How we check a round trip
 #
-# After each load we check:
-#
 # 1. **Weights**: every weight array is bitwise identical to the saved model's.
-# 2. **Optimizer state**: every optimizer variable (the step counter, the learning rate, Adam's two moments per weight)
-#    is bitwise identical. Reloading drops the model-name prefix from variable *paths*, so `helpers.roundtrip` compares
-#    them **by position**.
-# 3. **Predictions** on the probe batch are equal up to float32 rounding (`roundtrip.assert_same_predictions`: at most
-#    `roundtrip.RTOL` = 0.00001 relative to the size of the logits), not exactly: the restored copy computes on another
-#    device setup than the 2-replica original, so it may add the same products in another order; which last digits that
-#    changes depends on your CPU.
-# 4. **Training continues** where the saved run stopped ("Did training really continue?" compares the loss curves).
+# 2. **Optimizer state**: every optimizer variable (step counter, learning rate, Adam's two moments per weight) is
+#    bitwise identical, compared **by position**: reloading drops the model-name prefix from variable *paths*.
+# 3. **Predictions** on the probe batch are equal up to float32 rounding (at most `roundtrip.RTOL` = 0.00001 relative
+#    to the size of the logits): on another device setup the same products may be added in another order, which
+#    changes last digits depending on your CPU.
+# 4. **Training continues** where the saved run stopped ("Did training really continue?").
 
 
 # %%
@@ -319,8 +321,7 @@ if args.out:
 # The notebook writes those images and the probe batch to a file and runs the script twice at once in a `ProcessGroup`
 # (leaving its `with` block stops and reaps both, even if a cell fails): as written, and with `--keep-last-batch`. The
 # first run saves what it loaded and computed to `on_4_replicas.npz`; the next cell compares its weights and optimizer
-# state with the saved model's (bitwise) and its predictions with this notebook's 2-replica ones (up to float32
-# rounding: split 4 × 32 instead of 2 × 64, the sums may run in another order).
+# state with the saved model's (bitwise) and its predictions with this notebook's (up to float32 rounding).
 
 # %%
 batches = list(continue_dataset.take(STEPS + 1).as_numpy_iterator())  # the first 41 cached batches
@@ -368,20 +369,17 @@ print(
 )
 
 # %% [markdown]
-# The 4-replica run trained on from the saved optimizer state (200 steps → 280), its loss falling; "Did training really
-# continue?" below compares its first epoch with this notebook's.
+# The 4-replica run trained on from the saved optimizer state (200 steps → 280), its loss falling.
 #
 # With the last batch of 5 kept, the process died inside `fit`: TensorFlow's C++ code failed a check and aborted the
-# whole process (`SIGABRT`), with no Python exception to catch and nothing after `fit` run. That batch, which left a
-# replica with no image, is its only difference from the first run. Drop it (`drop_remainder=True`), or use a number of
-# examples that is a multiple of the global batch.
+# whole process (`SIGABRT`), with no Python exception to catch. That batch, which left a replica with no image, is its
+# only difference from the first run. Drop it (`drop_remainder=True`), or use a multiple of the global batch.
 #
 # ## 4. Load inside the scope you will train under
 #
-# A model keeps the strategy whose scope it was created or loaded in as `model.distribute_strategy` (sections 1 and 2
-# printed it). One loaded outside any scope has none of its own and uses whichever strategy is current when `fit` runs:
-# with no scope, the default one (as `plain` in section 1); inside `with strategy.scope():`, the `MirroredStrategy`,
-# whose variable update starts by asserting that the variable is mirrored
+# A model keeps the strategy whose scope it was created or loaded in as `model.distribute_strategy`. One loaded outside
+# any scope uses whichever strategy is current when `fit` runs: with no scope, the default one (section 1); inside
+# `with strategy.scope():`, the `MirroredStrategy`, whose variable update starts by asserting that the variable is mirrored
 # ([`MirroredExtended._update`](https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/distribute/mirrored_strategy.py)).
 # These variables are plain, so `fit` fails before its first step with a bare `AssertionError`, and leaves the model
 # object unable to train at all. The fix: load inside the scope.
@@ -389,15 +387,14 @@ print(
 # %%
 outside = keras.models.load_model(keras_path)  # loaded outside any scope
 print("loaded outside the scope:", type(outside.layers[0].kernel.value).__name__, end=" | ")
+outside_error = outside_retry_error = "no error"
 with strategy.scope():
     print("fit would run under", type(outside.distribute_strategy).__name__)
     try:
         outside.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
     except AssertionError as err:
         outside_error = type(err).__name__ + (f": {err}" if str(err) else " (no message)")
-        print("fit inside strategy.scope():", outside_error)
-    else:
-        raise AssertionError("expected fit to fail on plain variables under MirroredStrategy")
+print("fit inside strategy.scope():", outside_error)
 outside_steps = int(outside.optimizer.iterations.numpy())
 outside_unchanged = roundtrip.assert_identical_weights(saved_weights, outside)
 print(f"no step taken: iterations = {outside_steps}, weights: {outside_unchanged} arrays still the saved ones")
@@ -405,9 +402,7 @@ try:  # the failed fit left this model object unusable, even outside the scope: 
     outside.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
 except ValueError as err:
     outside_retry_error = f"{type(err).__name__}: {err}"
-    print("fit again, outside the scope:", outside_retry_error)
-else:
-    raise AssertionError("expected the failed model to stay broken")
+print("fit again, outside the scope:", outside_retry_error)
 
 with strategy.scope():  # the fix: load inside the scope
     inside = keras.models.load_model(keras_path)
@@ -425,6 +420,21 @@ print(
 inside.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
 inside_steps = int(inside.optimizer.iterations.numpy())
 print("fit inside strategy.scope(): iterations", TRAINED_STEPS, "→", inside_steps)
+verify(
+    {
+        "loaded outside the scope, fit under it raises a bare AssertionError, takes no step, leaves the model unusable": (
+            outside_error == "AssertionError (no message)"
+            and outside_steps == TRAINED_STEPS
+            and outside_unchanged == 6
+            and "Creating variables on a non-first call" in outside_retry_error
+        ),
+        "loaded inside the scope, it trains on 2 replicas": (
+            inside.distribute_strategy is strategy
+            and len(inside_kernel.values) == 2
+            and inside_steps == TRAINED_STEPS + 1
+        ),
+    }
+)
 
 # %% [markdown]
 # ## Did training really continue?
@@ -445,8 +455,6 @@ curve_checks = {
     name: roundtrip.assert_close(reference_losses[: len(losses)], losses, rtol=roundtrip.CURVE_RTOL, what="loss curves")
     for name, losses in continued.items()
 }
-for losses in (*continued.values(), reference_losses):  # near the saved run's last loss, not back at ≈ 2.3
-    assert abs(losses[0] - original_losses[-1]) < 0.1 < original_losses[0] - losses[0]
 print("original run (2 replicas):     ", roundtrip.approx(original_losses))
 print("continued in-process:          ", roundtrip.approx(reference_losses))
 for name, losses in continued.items():
@@ -461,12 +469,19 @@ curves = {
     "original, continued in-process": (steps_after, reference_losses),
 }
 curves.update({f"restored, {name}": (steps_after[: len(losses)], losses) for name, losses in continued.items()})
+starts = [losses[0] for losses in (*continued.values(), reference_losses)]
+verify(
+    {
+        "every continued run starts near the saved run's last loss, not back at the untrained ≈ 2.3": all(
+            abs(start - original_losses[-1]) < 0.1 < original_losses[0] - start for start in starts
+        )
+    }
+)
 plots.loss_curves(curves, title="Mean loss per 40-step epoch: the restored copies carry on the curve")
 
 # %% [markdown]
-# Every continued run starts near the saved run's last loss (not at the untrained ≈ 2.3), and the restored copies' lines
-# lie on the in-process one. Trained on other device setups than the 2-replica original, their losses may differ in the
-# last digits, and 80 steps can grow such differences: hence the looser `roundtrip.CURVE_RTOL` (0.001) above.
+# The restored copies' lines lie on the in-process one. Trained on other device setups, their losses may differ in the
+# last digits, and 80 steps can grow such differences: hence the looser `roundtrip.CURVE_RTOL` (0.001).
 #
 # ## Keras 2 (`tf_keras`): the seed tutorial's SavedModel directory
 #
@@ -479,7 +494,6 @@ keras.utils.set_random_seed(0)
 k2_model = models.get_model(strategy, keras=tf_keras)
 k2_history = k2_model.fit(train_dataset, epochs=1, steps_per_epoch=STEPS, verbose=0)
 k2_loss = k2_history.history["loss"][0]
-assert k2_loss < 2.0  # it learned: an untrained model's loss is about 2.3
 print(
     f"tf_keras model under {strategy.num_replicas_in_sync} replicas, loss after {STEPS} steps:",
     roundtrip.approx(k2_loss),
@@ -488,6 +502,7 @@ print(
 k2_dir = tmp / "k2_saved_model"
 k2_model.save(k2_dir)  # no extension: tf_keras writes a SavedModel directory
 print(k2_dir.relative_to(tmp), "contains", sorted(p.name for p in k2_dir.iterdir()))
+verify({"the tf_keras model learned (an untrained model's loss is about 2.3)": k2_loss < 2.0})
 
 # %%
 k2_restored = tf_keras.models.load_model(k2_dir)
@@ -511,14 +526,22 @@ print("restored, after one more training step:", k2_after_one_step)
 # The same call on the Keras 3 model raises and writes nothing; the message names the fix, the `.keras` suffix.
 
 # %%
+dir_error = "no error"
 try:
     model.save(tmp / "a_directory")
 except ValueError as err:
     dir_error = f"{type(err).__name__}: {str(err).replace(str(tmp) + os.sep, '')}"
-    print(dir_error)
-else:
-    raise AssertionError("expected Keras 3 to refuse a path without .keras")
-print("anything written?", (tmp / "a_directory").exists())
+print(dir_error)
+dir_written = (tmp / "a_directory").exists()
+print("anything written?", dir_written)
+verify(
+    {
+        "Keras 3's model.save('a_directory') raises ValueError and writes nothing": dir_error.startswith(
+            "ValueError: Invalid filepath extension"
+        )
+        and not dir_written
+    }
+)
 
 # %% [markdown] jp-MarkdownHeadingCollapsed=true
 # ## Going deeper: inside the `.keras` file
@@ -577,40 +600,76 @@ print("first labels, iterator 2:", first_labels[1])
 # ## Exercises
 
 # %% [markdown]
-# ### Exercise 1: save inside the scope
+# ### Exercise 1: weights only, into a freshly built model
 #
-# Call `model.save(...)` inside `with strategy.scope():` to a new `.keras` path, then load it with no strategy. Does
-# the archive hold the same files, and are the weights the model's? The solution is in the next cell (hidden: click to show it).
+# `model.save_weights(path)` (the path must end in `.weights.h5`) writes the `model.weights.h5` part of the archive
+# alone. Save `model`'s weights that way, build a new model with `models.get_model(strategy)` and call `load_weights`.
+# Are its weights and its optimizer state `model`'s? If the optimizer's are not, find how to restore them too
+# (hint: read the warning). The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 1
+weights_path = tmp / "mnist_cnn.weights.h5"
+model.save_weights(weights_path)
+fresh = models.get_model(strategy)  # compiled, but its Adam has no moments yet: they are created at the first step
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    fresh.load_weights(weights_path)
+skipped = [re.search(r"Skipping .*saved optimizer has (\d+) variables", str(w.message)) for w in caught]
+skipped = [int(match.group(1)) for match in skipped if match]  # the saved counts it skipped
+fresh_steps = int(fresh.optimizer.iterations.numpy())
+weights_first = roundtrip.assert_identical_weights(model, fresh)  # the 6 weight arrays did load
+print("load_weights warned, saved optimizer variables skipped:", *skipped, "| optimizer steps:", fresh_steps)
 with strategy.scope():
-    model.save(tmp / "saved_in_scope.keras")
-in_scope = keras.models.load_model(tmp / "saved_in_scope.keras")
-with zipfile.ZipFile(tmp / "saved_in_scope.keras") as archive:
-    in_scope_members = archive.namelist()
-print("files:", in_scope_members)
-weights_in_scope = roundtrip.assert_identical_weights(model, in_scope)
-print(f"weights: {weights_in_scope} arrays, bitwise identical")
-assert in_scope_members == members
+    fresh.optimizer.build(fresh.trainable_variables)  # create Adam's 14 variables first, in the scope
+fresh.load_weights(weights_path)
+weights_only = roundtrip.assert_identical_weights(model, fresh)
+optimizer_only = roundtrip.assert_same_optimizer_state(model, fresh)
+print(f"with the optimizer built: {weights_only} weights, {optimizer_only} optimizer variables bitwise identical")
+verify(
+    {
+        "load_weights into an unbuilt optimizer restores the weights but skips the optimizer's 14 saved variables": (
+            weights_first == 6 and skipped == [14] and fresh_steps == 0
+        ),
+        "with the optimizer built in the scope first, the weights file restores weights and optimizer state bitwise": (
+            weights_only == 6 and optimizer_only == 14 and int(fresh.optimizer.iterations.numpy()) == 280
+        ),
+    }
+)
 
 # %% [markdown]
 # ### Exercise 2: load without the compile settings
 #
-# `keras.models.load_model(keras_path, compile=False)` skips the saved compile settings. Call `fit` on that model for
-# one step: what happens? The solution is in the next cell (hidden: click to show it).
+# `keras.models.load_model(keras_path, compile=False)` skips the saved compile settings. Load the file that way inside
+# `strategy.scope()` and `fit` one step: what happens? Then compile it yourself (a new `Adam`, the same loss): are the
+# weights the saved ones, and at which step does its optimizer stand? The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 2
-uncompiled = keras.models.load_model(keras_path, compile=False)
+with strategy.scope():
+    uncompiled = keras.models.load_model(keras_path, compile=False)
+uncompiled_error = "no error"
 try:
     uncompiled.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
 except ValueError as err:
     uncompiled_error = f"{type(err).__name__}: {err}"
-    print(uncompiled_error)
-else:
-    raise AssertionError("expected fit to ask for compile()")
-assert "compile()" in uncompiled_error
+print(uncompiled_error)
+with strategy.scope():
+    uncompiled.compile(
+        optimizer=keras.optimizers.Adam(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+recompiled_steps = int(uncompiled.optimizer.iterations.numpy())
+uncompiled_weights = roundtrip.assert_identical_weights(saved_weights, uncompiled)
+print(f"weights: {uncompiled_weights} arrays, the saved ones | compiled again: optimizer steps = {recompiled_steps}")
+verify(
+    {
+        "loaded with compile=False, fit asks for compile() (ValueError)": uncompiled_error.startswith("ValueError")
+        and "compile()" in uncompiled_error,
+        "compile=False keeps the saved weights (bitwise) but not the optimizer: compiled anew, it starts at step 0": (
+            uncompiled_weights == 6 and recompiled_steps == 0
+        ),
+    }
+)
 
 # %% [markdown]
 # ### Exercise 3: compile inside the scope instead?
@@ -622,6 +681,7 @@ assert "compile()" in uncompiled_error
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 3
 recompiled = keras.models.load_model(keras_path)  # outside any scope: plain variables
+recompile_error = "no error"
 with strategy.scope():
     recompiled.compile(
         optimizer=keras.optimizers.Adam(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -630,11 +690,17 @@ with strategy.scope():
         recompiled.fit(continue_dataset, epochs=1, steps_per_epoch=1, verbose=0)
     except ValueError as err:
         recompile_error = f"{type(err).__name__}: {err}"
-        print(recompile_error)
-    else:
-        raise AssertionError("expected fit to refuse the plain variables")
-print("kernel variable:", type(recompiled.layers[0].kernel.value).__name__, "(compile does not re-create variables)")
-assert "must only be passed a variable created in this tf.distribute.Strategy.scope()" in recompile_error
+print(recompile_error)
+recompiled_kernel = type(recompiled.layers[0].kernel.value).__name__
+print("kernel variable:", recompiled_kernel, "(compile does not re-create variables)")
+verify(
+    {
+        "compiled inside the scope, a model loaded outside it still has plain variables, and fit refuses them": (
+            recompiled_kernel != "MirroredVariable"
+            and "must only be passed a variable created in this tf.distribute.Strategy.scope()" in recompile_error
+        )
+    }
+)
 
 # %% [markdown]
 # ## What we verified
@@ -642,53 +708,82 @@ assert "must only be passed a variable created in this tf.distribute.Strategy.sc
 # %%
 os.chdir(notebook_dir)
 shutil.rmtree(tmp)
-assert strategy.num_replicas_in_sync == 2 and mirrored_1.num_replicas_in_sync == 1
-assert members == ["metadata.json", "config.json", "model.weights.h5"]
-assert {"class_name", "config", "compile_config"} <= set(config)
-assert arrays_per_group["layers"] == len(saved_weights) == 6  # one copy per weight, not one per replica
-assert arrays_per_group["optimizer"] == len(model.optimizer.variables) == 14
-assert {kind: len(pairs) for kind, pairs in kinds.items()} == {
-    "iteration": 1,
-    "learning_rate": 1,
-    "momentum": 6,
-    "velocity": 6,
-}
-assert all(np.array_equal(a, b) for pairs in kinds.values() for a, b in pairs) and moments_trained
-for n_weights in (weights_plain, weights_one_device, weights_1_replica, weights_4_replicas, weights_k2):
-    assert n_weights == len(model.get_weights()) == 6  # every array compared, bitwise
-assert same_optimizer_4 and len(optimizer_4_replicas) == 14
-for diff in (diff_plain, diff_one_device, diff_1_replica, diff_4_replicas, diff_k2):
-    assert diff.rtol == roundtrip.RTOL and diff.max_abs_diff <= diff.tolerance
-assert type(plain_strategy).__name__ == "_DefaultDistributionStrategy" and plain_strategy.num_replicas_in_sync == 1
-assert on_one_device.distribute_strategy is one_device and on_1_replica.distribute_strategy is mirrored_1
-assert dropped_code == 0 and losses_4_replicas[1] < losses_4_replicas[0]
-assert "first batch, per replica: [(32, 28, 28, 1), (32, 28, 28, 1), (32, 28, 28, 1), (32, 28, 28, 1)]" in dropped_log
-assert "optimizer steps: 200 → 280" in dropped_log and "last batch: (2, 2, 1, 0)" in kept_log
-assert kept_code == -signal.SIGABRT and kept_errors and "Check failed" in kept_errors[0]
-assert first_labels[0] != first_labels[1]
-assert all(
-    check.rtol == roundtrip.CURVE_RTOL and check.max_abs_diff <= check.tolerance for check in curve_checks.values()
+kind_counts = {kind: len(pairs) for kind, pairs in kinds.items()}
+verify(
+    {
+        "a .keras file is a zip of config.json (architecture + compile config), model.weights.h5, metadata.json": (
+            members == ["metadata.json", "config.json", "model.weights.h5"]
+            and {"class_name", "config", "compile_config"} <= set(config)
+        ),
+        "it holds each weight once, not once per replica, and the optimizer's 14 variables": (
+            arrays_per_group["layers"] == len(saved_weights) == 6
+            and arrays_per_group["optimizer"] == len(model.optimizer.variables) == 14
+        ),
+        "saved under 2 replicas, loaded with no strategy, OneDeviceStrategy, Mirrored(1) and, in a new process, "
+        "Mirrored(4): weights bitwise identical, predictions equal up to float32 rounding": (
+            strategy.num_replicas_in_sync == 2
+            and mirrored_1.num_replicas_in_sync == 1
+            and all(
+                n == len(model.get_weights()) == 6
+                for n in (weights_plain, weights_one_device, weights_1_replica, weights_4_replicas, weights_k2)
+            )
+            and all(
+                d.rtol == roundtrip.RTOL and d.max_abs_diff <= d.tolerance
+                for d in (diff_plain, diff_one_device, diff_1_replica, diff_4_replicas, diff_k2)
+            )
+        ),
+        "optimizer state (iteration, learning rate, Adam's 6 + 6 moments) restored bitwise, compared by position, "
+        "also in the 4-replica process": (
+            kind_counts == {"iteration": 1, "learning_rate": 1, "momentum": 6, "velocity": 6}
+            and all(np.array_equal(a, b) for pairs in kinds.values() for a, b in pairs)
+            and moments_trained
+            and same_optimizer_4
+            and len(optimizer_4_replicas) == 14
+        ),
+        "loaded with no strategy, fit runs under the default strategy (1 replica); loaded in a scope, under that strategy": (
+            type(plain_strategy).__name__ == "_DefaultDistributionStrategy"
+            and plain_strategy.num_replicas_in_sync == 1
+            and on_one_device.distribute_strategy is one_device
+            and on_1_replica.distribute_strategy is mirrored_1
+        ),
+        "the restored copies train on without compile() and follow the in-process continuation of the loss curve "
+        "(within roundtrip.CURVE_RTOL)": (
+            int(plain.optimizer.iterations.numpy()) == TRAINED_STEPS + CONTINUE_EPOCHS * STEPS
+            and all(c.rtol == roundtrip.CURVE_RTOL and c.max_abs_diff <= c.tolerance for c in curve_checks.values())
+            and first_labels[0] != first_labels[1]
+        ),
+        "on 4 replicas, 32 images per replica, training goes on from step 200 to 280 and the loss falls": (
+            dropped_code == 0
+            and losses_4_replicas[1] < losses_4_replicas[0]
+            and "first batch, per replica: [(32, 28, 28, 1), (32, 28, 28, 1), (32, 28, 28, 1), (32, 28, 28, 1)]"
+            in dropped_log
+            and "optimizer steps: 200 → 280" in dropped_log
+        ),
+        "4 replicas and a last batch of 5 images (2, 2, 1, 0): fit aborts the process (SIGABRT); "
+        "drop_remainder=True avoids it": (
+            "last batch: (2, 2, 1, 0)" in kept_log
+            and kept_code == -signal.SIGABRT
+            and bool(kept_errors)
+            and "Check failed" in kept_errors[0]
+        ),
+        "loaded outside strategy.scope(), fit under the scope raises a bare AssertionError and takes no step (and "
+        "leaves the model unusable); loaded inside the scope, it trains on 2 replicas": (
+            outside_error == "AssertionError (no message)"
+            and outside_steps == TRAINED_STEPS
+            and outside_unchanged == 6
+            and "Creating variables on a non-first call" in outside_retry_error
+            and inside.distribute_strategy is strategy
+            and len(inside_kernel.values) == 2
+            and inside_steps == TRAINED_STEPS + 1
+        ),
+        "tf_keras: model.save(dir) writes a SavedModel directory; tf_keras.models.load_model(dir) restores the "
+        "weights bitwise, but its optimizer restarts from iteration 0": k2_iterations == (STEPS, 0)
+        and k2_after_one_step == 1,
+        "Keras 3: model.save('a_directory') raises ValueError and writes nothing": "Invalid filepath extension"
+        in dir_error
+        and not dir_written,
+    }
 )
-assert int(plain.optimizer.iterations.numpy()) == TRAINED_STEPS + CONTINUE_EPOCHS * STEPS
-assert outside_error == "AssertionError (no message)" and outside_steps == TRAINED_STEPS and outside_unchanged == 6
-assert "Creating variables on a non-first call" in outside_retry_error
-assert inside.distribute_strategy is strategy and len(inside_kernel.values) == 2 and inside_steps == TRAINED_STEPS + 1
-assert "Invalid filepath extension" in dir_error
-assert k2_iterations == (STEPS, 0) and k2_after_one_step == 1
-print("✓ a .keras file is a zip of config.json (architecture + compile config), model.weights.h5, metadata.json;")
-print("  it holds each weight once, not once per replica")
-print("✓ saved under 2 replicas, loaded with no strategy, OneDeviceStrategy, Mirrored(1) and, in a new process,")
-print("  Mirrored(4): weights and optimizer state bitwise identical, predictions equal up to float32 rounding")
-print("✓ optimizer state (iteration, learning rate, Adam's 6 + 6 moments) restored bitwise, compared by position")
-print("✓ the restored copies train on without compile() and follow the in-process continuation of the loss curve")
-print("  (within roundtrip.CURVE_RTOL); on 4 replicas, 32 images per replica, the loss falls")
-print("✓ 4 replicas and a last batch of 5 images (2, 2, 1, 0): fit aborts the process (SIGABRT); drop_remainder=True")
-print("  avoids it")
-print("✓ loaded outside strategy.scope(), fit under the scope raises a bare AssertionError and takes no step (and")
-print("  leaves the model unusable); loaded inside the scope, it trains on 2 replicas")
-print("✓ tf_keras: model.save(dir) writes a SavedModel directory; tf_keras.models.load_model(dir) restores the weights")
-print("  bitwise, but its optimizer restarts from iteration 0")
-print("✓ Keras 3: model.save('a_directory') raises ValueError and writes nothing")
 
 
 # %% [markdown]
