@@ -13,7 +13,7 @@
 #
 # **What you'll learn**
 #
-# - `tf.saved_model.save` / `tf.saved_model.load`: what comes back (a `_UserObject`), and its `serving_default` signature, a ConcreteFunction (how to call it)
+# - `tf.saved_model.save` / `tf.saved_model.load`: what comes back (a `_UserObject`), and its `serving_default` signature, a ConcreteFunction (how to call it; these terms are explained where they first appear, and in the [glossary](../README.md#glossary))
 # - distributed inference with `strategy.run` over `experimental_distribute_dataset`, checked against one device
 # - Keras 3's `model.export` and `keras.export.ExportArchive` (a custom signature) vs `tf.saved_model.save`
 # - fine-tuning a loaded SavedModel under `MirroredStrategy`: Keras 3's `TFSMLayer` and the seed's `hub.KerasLayer` with `tf_keras`, and exactly when each one works
@@ -84,6 +84,7 @@ import tensorflow_hub as hub
 import tf_keras
 
 from helpers import data, mnist_prep, models, roundtrip
+from helpers.claims import verify
 
 tf.get_logger().setLevel("ERROR")
 versions = f"TensorFlow {tf.__version__} | Keras {keras.__version__} | tf_keras {tf_keras.__version__}"
@@ -115,8 +116,8 @@ keras.utils.set_random_seed(0)
 model = models.get_model(strategy)
 model.fit(train_dataset, epochs=1, steps_per_epoch=30, verbose=2)
 _, base_accuracy = model.evaluate(eval_subset, verbose=0)
-assert base_accuracy > 0.7  # 30 steps are enough to predict, far from converged
 print("base accuracy:", roundtrip.approx(base_accuracy))
+verify({"30 steps are enough to predict: accuracy above 0.7": base_accuracy > 0.7})
 
 # %% [markdown]
 # ## `tf.saved_model.save` and `tf.saved_model.load`
@@ -168,7 +169,7 @@ print("outputs:          ", describe(infer.structured_outputs))
 
 # %% [markdown]
 # The input is declared as a keyword argument, `inputs`. A call that passes the batch **positionally** works too: the
-# signature takes positional tensors in the order of its inputs (it has one; exercise 2 passes two). Both calls run
+# signature takes positional tensors in the order of its inputs (it has one). Both calls run
 # the same graph on the same batch, so their logits are identical.
 
 # %%
@@ -249,13 +250,19 @@ serve_is_tf_function = isinstance(exported.serve, tf.types.experimental.Polymorp
 print("exported.serve is a", type(exported.serve).__name__, "| a tf.function:", serve_is_tf_function)
 (serve_input_name,) = exported.signatures["serving_default"].structured_input_signature[1]
 print("the signature's input:", repr(serve_input_name))
+serve_keyword_error = "no error"
 try:
     exported.serve(**{serve_input_name: images})
 except TypeError as err:
     serve_keyword_error = f"{type(err).__name__}: {str(err).split(' Received')[0]}"  # the rest prints the whole batch
-    print(serve_keyword_error)
-else:
-    raise AssertionError("expected the keyword call to fail")
+print(serve_keyword_error)
+verify(
+    {
+        "serve is a restored tf.function, and the signature-style keyword call fails (TypeError)": serve_is_tf_function
+        and serve_keyword_error.startswith("TypeError")
+        and "missing a required argument" in serve_keyword_error
+    }
+)
 
 # %% [markdown]
 # `ExportArchive` lets us choose the endpoints. Here one endpoint, `classify`, returns probabilities and
@@ -291,13 +298,20 @@ print("probabilities sum to 1:", roundtrip.assert_close(np.ones_like(sums), sums
 # %%
 routes = {"tf.saved_model.save": loaded, "model.export": exported, "ExportArchive": custom}
 print("callable:", {route: callable(obj) for route, obj in routes.items()})
+loaded_call_error = "no error"
 try:
     loaded(images)
 except TypeError as err:
     loaded_call_error = f"{type(err).__name__}: {err}"
-    print(loaded_call_error)
-else:
-    raise AssertionError("expected calling the loaded object to fail")
+print(loaded_call_error)
+verify(
+    {
+        "none of the three loaded Keras 3 SavedModels is callable: loaded(x) raises TypeError": not any(
+            callable(obj) for obj in routes.values()
+        )
+        and loaded_call_error.startswith("TypeError")
+    }
+)
 
 
 # %% [markdown]
@@ -333,27 +347,43 @@ bigger.fit(train_dataset, epochs=2, steps_per_epoch=30, verbose=2)
 _, tfsm_after = bigger.evaluate(eval_subset, verbose=0)
 tfsm_changed = sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, wrapped.trainable_weights, strict=True))
 print(f"wrapped weights changed: {tfsm_changed} of {len(before)}")
-# the identity head changes nothing: the same images are right, give or take one whose two top logits tie
-# within float32 rounding (accuracy counts images: 1 of 2560 is 0.0004)
-assert round(abs(tfsm_before - base_accuracy) * 2560) <= 1
-assert tfsm_after > tfsm_before + 0.01 and tfsm_after > 0.8  # fine-tuning helped
 print(f"accuracy: {roundtrip.approx(tfsm_before)} before -> {roundtrip.approx(tfsm_after)} after fine-tuning")
+verify(
+    {
+        # the same images are right, give or take one whose two top logits tie within float32 rounding
+        # (accuracy counts images: 1 of 2560 is 0.0004)
+        "the identity head changes nothing: the bigger model starts at the SavedModel's accuracy (±1 image)": round(
+            abs(tfsm_before - base_accuracy) * 2560
+        )
+        <= 1,
+        "fine-tuning under MirroredStrategy changed every wrapped weight and raised the accuracy above 0.8": (
+            tfsm_changed == len(before) > 0 and tfsm_after > tfsm_before + 0.01 and tfsm_after > 0.8
+        ),
+    }
+)
 
 # %% [markdown]
-# The same model **without** a strategy fails at its first training step: Adam names a slot variable after the wrapped
-# weight it belongs to, and that name, `sequential_conv2d_kernel:0_momentum`, is not a valid name scope.
+# The same model **without** a strategy fails at its first training step: Adam names each of its *slot variables* (the
+# per-weight state, such as the momentum) after the weight it belongs to, and that name,
+# `sequential_conv2d_kernel:0_momentum`, is not a valid *name scope* (the prefix TensorFlow puts on names; `:` is not
+# allowed in it).
 
 # %%
 keras.utils.set_random_seed(0)
 no_strategy_model, no_strategy_wrapped = tfsm_model(str(export_path))
 print("first wrapped weight:", no_strategy_wrapped.trainable_weights[0].name)
+tfsm_error = "no error"
 try:
     no_strategy_model.fit(train_dataset, epochs=1, steps_per_epoch=1, verbose=0)
 except ValueError as err:
     tfsm_error = f"{type(err).__name__}: {err}"
-    print(tfsm_error)
-else:
-    raise AssertionError("expected fit without a strategy to fail")
+print(tfsm_error)
+verify(
+    {
+        "without a strategy, fit fails: ValueError ... is not a valid scope name": "is not a valid scope name"
+        in tfsm_error
+    }
+)
 
 # %% [markdown]
 # The `:0` is there under the strategy as well (the first weight's name printed in the training cell above), and there
@@ -376,15 +406,23 @@ for route, keras3_savedmodel in [
     ("tf.saved_model.save, loaded inside the scope ", loaded_in_scope),
     ("model.export, loaded outside the scope       ", exported),
 ]:
+    hub_errors[route] = "no error"
     try:
         hub.KerasLayer(keras3_savedmodel, trainable=True)
     except ValueError as err:
         hub_errors[route] = f"{type(err).__name__}: {err}"
-    else:
-        raise AssertionError(f"expected hub.KerasLayer to refuse a Keras 3 SavedModel ({route})")
     print(f"{route}: {hub_errors[route].split(', got ')[0]}")  # the rest names the object and its address
 hub_error = hub_errors["tf.saved_model.save, loaded outside the scope"]
 print(hub_error.split(" object at ")[0], "object at 0x…>")  # in full, without the address that changes every run
+verify(
+    {
+        "hub.KerasLayer refuses a loaded Keras 3 SavedModel, from either writer, loaded in or outside the scope": len(
+            hub_errors
+        )
+        == 3
+        and all(e.startswith("ValueError: Expected a string, got") for e in hub_errors.values())
+    }
+)
 
 # %% [markdown]
 # <a id="hub-keraslayer-keras-3-savedmodel"></a>
@@ -407,13 +445,21 @@ def hub_signature_model(trainable):
 hub_inference = hub_signature_model(trainable=False)
 hub_vs_keras = roundtrip.assert_close(keras_logits, hub_inference.predict(images, verbose=0), what="logits")
 print("hub.KerasLayer(path, signature=...) vs the Keras model:", hub_vs_keras)
+hub_trainable_error = None
 try:
     hub_signature_model(trainable=True)
 except ValueError as err:
     hub_trainable_error = re.search(r"Setting hub\.KerasLayer\.trainable = True is unsupported[^.]*\.", str(err))
     print(f"with trainable=True: {type(err).__name__}: {hub_trainable_error.group()}")
-else:
-    raise AssertionError("expected hub.KerasLayer to refuse training through a signature")
+verify(
+    {
+        "hub.KerasLayer(path, signature=...) predicts like the Keras model, up to float32 rounding": hub_vs_keras.rtol
+        == roundtrip.RTOL
+        and hub_vs_keras.max_abs_diff <= hub_vs_keras.tolerance,
+        "with trainable=True it raises ValueError: ... trainable = True is unsupported ...": hub_trainable_error
+        is not None,
+    }
+)
 
 # %% [markdown]
 # ### Fine-tuning a `tf_keras` SavedModel with `hub.KerasLayer`
@@ -426,15 +472,21 @@ else:
 tf_keras.utils.set_random_seed(0)
 k2_model = models.get_model(strategy, keras=tf_keras)
 k2_history = k2_model.fit(train_dataset, epochs=1, steps_per_epoch=30, verbose=0)
-assert k2_history.history["loss"][0] < 2.0  # it learned: an untrained model's loss is about 2.3
 print("loss per epoch:", roundtrip.approx(k2_history.history["loss"]))
 _, k2_base_accuracy = k2_model.evaluate(eval_subset, verbose=0)
-assert k2_base_accuracy > 0.7
 k2_path = tmp / "tf_keras_saved"
 tf.saved_model.save(k2_model, str(k2_path))
 print("base accuracy:", roundtrip.approx(k2_base_accuracy))
 k2_reloaded = tf.saved_model.load(str(k2_path))
 print("callable after loading:", callable(k2_reloaded), "| its __call__ is a", type(k2_reloaded.__call__).__name__)
+verify(
+    {
+        "the tf_keras model learned (loss under 2.0, an untrained one's is about 2.3) and predicts: accuracy above 0.7": (
+            k2_history.history["loss"][0] < 2.0 and k2_base_accuracy > 0.7
+        ),
+        "saved with tf.saved_model.save, the tf_keras model comes back callable": callable(k2_reloaded),
+    }
+)
 
 
 # %% [markdown]
@@ -467,16 +519,26 @@ hub_before = [w.numpy().copy() for w in hub_layer.trainable_weights]
 _, hub_acc_before = hub_model.evaluate(eval_subset, verbose=0)
 hub_history = hub_model.fit(train_dataset, epochs=2, steps_per_epoch=30, verbose=0)
 hub_losses = hub_history.history["loss"]
-assert hub_losses[1] < hub_losses[0]  # the loss falls
 print("loss per epoch:", roundtrip.approx(hub_losses))
 _, hub_acc_after = hub_model.evaluate(eval_subset, verbose=0)
 hub_changed = sum(
     not np.array_equal(b, w.numpy()) for b, w in zip(hub_before, hub_layer.trainable_weights, strict=True)
 )
 print(f"wrapped weights changed: {hub_changed} of {len(hub_before)}")
-assert round(abs(hub_acc_before - k2_base_accuracy) * 2560) <= 1  # the identity head changes nothing (see above)
-assert hub_acc_after > hub_acc_before + 0.01 and hub_acc_after > 0.8  # fine-tuning helped
 print(f"accuracy: {roundtrip.approx(hub_acc_before)} before -> {roundtrip.approx(hub_acc_after)} after fine-tuning")
+verify(
+    {
+        "the identity head changes nothing: the tf_keras model starts at the SavedModel's accuracy (±1 image)": round(
+            abs(hub_acc_before - k2_base_accuracy) * 2560
+        )
+        <= 1,
+        "hub.KerasLayer fine-tunes the tf_keras SavedModel loaded in the scope: the loss falls, every wrapped weight "
+        "changes, accuracy rises above 0.8": hub_losses[1] < hub_losses[0]
+        and hub_changed == len(hub_before) > 0
+        and hub_acc_after > hub_acc_before + 0.01
+        and hub_acc_after > 0.8,
+    }
+)
 
 # %% [markdown]
 # Loaded **outside** the scope, the same SavedModel's variables are single-device variables, not `MirroredVariable`s:
@@ -493,14 +555,22 @@ outside_values_restored = all(
     np.array_equal(v.numpy(), saved_by_shape[tuple(v.shape)]) for v in loaded_outside.trainable_variables
 )
 print("it holds the saved values:", outside_values_restored)
+outside_error = "no error"
 try:
     hub_model_on(loaded_outside)
 except ValueError as err:
     outside_error = f"{type(err).__name__}: {err}"  # it embeds the variable's values: print the gist
     gist = re.search(r"was not created in the distribution strategy scope", outside_error)
     print(f"{type(err).__name__}: Variable (...) {gist.group()} ...")
-else:
-    raise AssertionError("expected a SavedModel loaded outside the scope to fail")
+verify(
+    {
+        "loaded outside the scope, its variables are plain tf.Variables holding the saved values": outside_is_variable
+        and outside_values_restored,
+        "building the model in the scope then fails: ValueError ... was not created in the distribution strategy "
+        "scope": outside_error.startswith("ValueError")
+        and "was not created in the distribution strategy scope" in outside_error,
+    }
+)
 
 # %% [markdown]
 # <a id="fine-tuning-when-each-works"></a>
@@ -535,24 +605,48 @@ start = one_replica_wrapped.trainable_weights[0].numpy().copy()
 one_replica_model.fit(train_dataset, epochs=1, steps_per_epoch=3, verbose=0)
 one_replica_trained = not np.array_equal(start, one_replica_wrapped.trainable_weights[0].numpy())
 print("first weight:", one_replica_wrapped.trainable_weights[0].name, "| trained:", one_replica_trained)
-assert one_replica.num_replicas_in_sync == 1 and one_replica_trained
+verify(
+    {
+        "under a 1-replica MirroredStrategy, the TFSMLayer model trains (unlike with no strategy)": (
+            one_replica.num_replicas_in_sync == 1 and one_replica_trained
+        )
+    }
+)
 
 # %% [markdown]
-# ### Exercise 2: two positional tensors
+# ### Exercise 2: a SavedModel you can call
 #
-# The signature `infer` has one input. Call it with the batch twice, `infer(images, images)`: which error do you get?
-# The solution is in the next cell (hidden: click to show it).
+# None of the three writers saved a `__call__`. Write your own: a `tf.Module` that holds `model` and has a `__call__`
+# decorated with `@tf.function(input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])` returning the logits.
+# Save the module with `tf.saved_model.save`, load it back, and call the loaded object directly on `images`. Is it
+# callable now, and do its logits equal the Keras model's up to float32 rounding? The solution is in the next cell
+# (hidden: click to show it).
+
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 2
-try:
-    infer(images, images)
-except TypeError as err:
-    two_positional_error = f"{type(err).__name__}: {str(err).split(' Received')[0]}"
-    print(two_positional_error)
-else:
-    raise AssertionError("expected a TypeError")
-assert "too many positional arguments" in two_positional_error
+class Classifier(tf.Module):
+    def __init__(self, keras_model):
+        super().__init__()
+        self.model = keras_model  # tracked: its variables are saved with the module
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
+    def __call__(self, x):
+        return self.model(x, training=False)
+
+
+tf.saved_model.save(Classifier(model), str(tmp / "module"))
+restored = tf.saved_model.load(str(tmp / "module"))
+print("type:", type(restored).__name__, "| callable:", callable(restored))
+module_vs_keras = roundtrip.assert_close(keras_logits, restored(images), what="logits")
+print("restored(images) vs the Keras model:", module_vs_keras)
+verify(
+    {
+        "a tf.Module with a traced __call__ comes back callable": callable(restored),
+        "calling it gives the Keras model's logits up to float32 rounding": module_vs_keras.rtol == roundtrip.RTOL
+        and module_vs_keras.max_abs_diff <= module_vs_keras.tolerance,
+    }
+)
 
 # %% [markdown]
 # ## What we verified
@@ -560,52 +654,69 @@ assert "too many positional arguments" in two_positional_error
 # %%
 shutil.rmtree(tmp)
 
-assert tf.keras.Model is keras.Model
-assert strategy.num_replicas_in_sync == 2
-assert list(loaded.signatures) == ["serving_default"] and not callable(loaded)
-assert isinstance(infer, tf.types.experimental.ConcreteFunction) and args == () and len(kwargs) == 1
-assert list(infer.structured_outputs) == ["output_0"] and positional_identical
-assert base_accuracy > 0.7 and k2_base_accuracy > 0.7
-for check in (signature_vs_keras, distributed_vs_single, serve_vs_keras, hub_vs_keras):
-    assert check.rtol == roundtrip.RTOL and check.max_abs_diff <= check.tolerance
-assert distributed.shape == single_device.shape == (1280, 10)
-assert hasattr(exported, "serve") and not any(callable(obj) for obj in routes.values())
-assert serve_keyword_error.startswith("TypeError") and "missing a required argument" in serve_keyword_error
-assert set(custom.signatures["serving_default"].structured_outputs) == {"probabilities", "classes"}
-assert hasattr(custom, "classify")
-assert loaded_call_error.startswith("TypeError")
-assert round(abs(tfsm_before - base_accuracy) * 2560) <= 1
-assert round(abs(hub_acc_before - k2_base_accuracy) * 2560) <= 1
-assert tfsm_changed == len(before) > 0 and tfsm_after > tfsm_before + 0.01 and tfsm_after > 0.8
-assert wrapped.trainable_weights[0].name.endswith(":0") and no_strategy_wrapped.trainable_weights[0].name.endswith(":0")
-assert "is not a valid scope name" in tfsm_error
-assert hub_error.startswith("ValueError: Expected a string, got")
-assert hub_trainable_error is not None
-assert hub_changed == len(hub_before) > 0 and hub_acc_after > hub_acc_before + 0.01 and hub_acc_after > 0.8
-assert hub_losses[1] < hub_losses[0]
-assert "was not created in the distribution strategy scope" in outside_error
-assert outside_is_variable and outside_values_restored
-assert len(hub_errors) == 3 and all(e.startswith("ValueError: Expected a string, got") for e in hub_errors.values())
-assert len(in_scope_variable.values) == 2 and serve_is_tf_function and callable(k2_reloaded)
-print("✓ tf.saved_model.save → load: only `serving_default` (output `output_0`), not callable;")
-print("  its logits equal the Keras model's up to float32 rounding")
-print("✓ the signature is a ConcreteFunction: called with the batch by keyword or positionally, identical logits")
-print(
-    "✓ strategy.run over experimental_distribute_dataset on 2 replicas = single-device inference, up to float32 rounding"
+close = all(
+    check.rtol == roundtrip.RTOL and check.max_abs_diff <= check.tolerance
+    for check in (signature_vs_keras, distributed_vs_single, serve_vs_keras, hub_vs_keras)
 )
-print("✓ model.export adds a `serve` endpoint, a restored tf.function (not a signature): call it positionally;")
-print("  ExportArchive stores a custom `classify` endpoint/signature")
-print(
-    f"✓ TFSMLayer fine-tunes under MirroredStrategy (accuracy {roundtrip.approx(tfsm_before)} → "
-    f"{roundtrip.approx(tfsm_after)}), fails without a strategy"
+verify(
+    {
+        "tf.keras is Keras 3, and the strategy has 2 replicas": tf.keras.Model is keras.Model
+        and strategy.num_replicas_in_sync == 2,
+        "tf.saved_model.save → load: only `serving_default` (output `output_0`), not callable; its logits equal the "
+        "Keras model's up to float32 rounding": list(loaded.signatures) == ["serving_default"]
+        and not callable(loaded)
+        and list(infer.structured_outputs) == ["output_0"]
+        and signature_vs_keras.rtol == roundtrip.RTOL
+        and signature_vs_keras.max_abs_diff <= signature_vs_keras.tolerance,
+        "the signature is a ConcreteFunction: called with the batch by keyword or positionally, identical logits": (
+            isinstance(infer, tf.types.experimental.ConcreteFunction)
+            and args == ()
+            and len(kwargs) == 1
+            and positional_identical
+        ),
+        "strategy.run over experimental_distribute_dataset on 2 replicas (mirrored variables) = single-device "
+        "inference, up to float32 rounding": len(in_scope_variable.values) == 2
+        and distributed.shape == single_device.shape == (1280, 10)
+        and close,
+        "model.export adds a `serve` endpoint, a restored tf.function (not a signature): call it positionally": (
+            hasattr(exported, "serve")
+            and serve_is_tf_function
+            and serve_keyword_error.startswith("TypeError")
+            and "missing a required argument" in serve_keyword_error
+        ),
+        "ExportArchive stores a custom `classify` endpoint/signature": hasattr(custom, "classify")
+        and set(custom.signatures["serving_default"].structured_outputs) == {"probabilities", "classes"},
+        "none of the three loaded Keras 3 SavedModels is callable": not any(callable(obj) for obj in routes.values())
+        and loaded_call_error.startswith("TypeError"),
+        "TFSMLayer fine-tunes under MirroredStrategy, fails without a strategy (`:0` in the weight names either way)": (
+            base_accuracy > 0.7
+            and round(abs(tfsm_before - base_accuracy) * 2560) <= 1
+            and tfsm_changed == len(before) > 0
+            and tfsm_after > tfsm_before + 0.01
+            and tfsm_after > 0.8
+            and wrapped.trainable_weights[0].name.endswith(":0")
+            and no_strategy_wrapped.trainable_weights[0].name.endswith(":0")
+            and "is not a valid scope name" in tfsm_error
+        ),
+        "hub.KerasLayer refuses a loaded Keras 3 SavedModel (either writer, loaded in or outside the scope); with its "
+        "path and signature= it runs inference, but not with trainable=True": hub_error.startswith(
+            "ValueError: Expected a string, got"
+        )
+        and len(hub_errors) == 3
+        and all(e.startswith("ValueError: Expected a string, got") for e in hub_errors.values())
+        and hub_trainable_error is not None,
+        "hub.KerasLayer fine-tunes a callable tf_keras SavedModel loaded in the scope": callable(k2_reloaded)
+        and k2_base_accuracy > 0.7
+        and round(abs(hub_acc_before - k2_base_accuracy) * 2560) <= 1
+        and hub_changed == len(hub_before) > 0
+        and hub_acc_after > hub_acc_before + 0.01
+        and hub_acc_after > 0.8
+        and hub_losses[1] < hub_losses[0],
+        "... but only when the SavedModel is loaded inside the strategy scope": outside_is_variable
+        and outside_values_restored
+        and "was not created in the distribution strategy scope" in outside_error,
+    }
 )
-print("✓ hub.KerasLayer: refuses a loaded Keras 3 SavedModel (either writer, loaded in or outside the scope);")
-print("  with its path and signature= it runs inference, but not with trainable=True")
-print(
-    f"✓ hub.KerasLayer fine-tunes a tf_keras SavedModel (accuracy {roundtrip.approx(hub_acc_before)} → "
-    f"{roundtrip.approx(hub_acc_after)})"
-)
-print("✓ ... but only when the SavedModel is loaded inside the strategy scope")
 
 
 # %% [markdown]
