@@ -1,4 +1,4 @@
-"""helpers.atomic_save, and the real kill test behind notebook 09 part 1 (benchmarks.kill_matrix).
+"""helpers.atomic_save, and the real kill test behind notebook 09 (crash-safe saves) (benchmarks.kill_matrix).
 
 The unit tests need no TensorFlow. The kill tests start real writer processes, SIGKILL them at the first change
 under the target's directory, and restore what is left in a fresh loader process.
@@ -320,7 +320,7 @@ def test_notebook_09_shows_the_committed_kill_matrix():
 
     root = Path(__file__).resolve().parent.parent
     rows = kill_matrix.read_csv(root / "benchmarks" / "results" / "kill_matrix.csv")
-    nb = nbformat.read(root / "notebooks" / "09_checkpointing_at_scale.ipynb", as_version=4)
+    nb = nbformat.read(root / "notebooks" / "09_crash_safe_saves.ipynb", as_version=4)
     shown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for line in kill_matrix.markdown(rows).splitlines():
         assert line in shown, f"notebook 09's kill table differs from benchmarks/results/kill_matrix.csv: {line[:80]}"
