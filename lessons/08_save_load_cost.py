@@ -93,6 +93,7 @@ from matplotlib.figure import Figure
 from packaging.version import Version
 
 from helpers import data, mnist_prep, models, roundtrip
+from helpers.claims import verify
 
 # %matplotlib inline
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
@@ -250,7 +251,8 @@ def disk_size(path):
 # ## The benchmark
 #
 # Each format, in each of the 2 × 2 cases: save `REPEATS` times into new folders and load each copy back (inside the
-# strategy's scope). We report the **median** wall-clock time of the call, first repeat (with its tracing) included.
+# strategy's scope). We report the **median** (middle) wall-clock time of the call, first repeat included, with its
+# *tracing* (TensorFlow turning the Python code into a graph on a first call).
 # After each load the weights must be bitwise the saved ones, the predictions equal up to float32 rounding (a
 # SavedModel's graph may add in another order).
 
@@ -421,26 +423,34 @@ fig
 
 # %%
 SAVEDMODEL_WRITERS = ["model.export", "tf.saved_model.save", "tf_keras SavedModel"]
+checkpoint_faster = {}
 for case in CASES:
     ms = {fmt: median_ms[(*case, fmt)] for fmt in FORMATS}
     save_ratio = min(ms[fmt]["save"] for fmt in SAVEDMODEL_WRITERS) / ms["tf.train.Checkpoint"]["save"]
     load_ratio = ms[".keras"]["load"] / ms["tf.train.Checkpoint"]["load"]
-    assert save_ratio > 1, case  # a checkpoint write beats every SavedModel writer
+    checkpoint_faster[case] = save_ratio > 1  # a checkpoint write beats every SavedModel writer
     print(
         f"{', '.join(case):<27} fastest SavedModel save {roundtrip.approx(save_ratio, 2)}× a checkpoint write; "
         f".keras load {roundtrip.approx(load_ratio, 2)}× a checkpoint restore"
     )
+verify(
+    {
+        "a tf.train.Checkpoint write beat the fastest SavedModel writer in all four cases": all(
+            checkpoint_faster.values()
+        )
+    }
+)
 
 # %% [markdown]
-# Asserted here: at these sizes (up to 2.8 M parameters) a `tf.train.Checkpoint` write beats the fastest SavedModel
+# Checked here: at these sizes (up to 2.8 M parameters) a `tf.train.Checkpoint` write beats the fastest SavedModel
 # writer in all four cases. Most of a SavedModel save is then not writing bytes: the checkpoint writes more bytes than
 # `model.export`, in less time.
 #
-# **At larger sizes the gap closes.** At 5·10⁷ parameters (notebook 09's full results) `model.export` writes 400 MB
+# **At larger sizes the gap closes.** At 5·10⁷ parameters (notebook 11's full results) `model.export` writes 400 MB
 # (weights twice, no optimizer), a checkpoint 600 MB, and which one is faster changed between two full runs on the
-# same machine: in 09's run the checkpoint took 0.63 s against 0.94 s for the export with no strategy (0.80 s against
+# same machine: in 11's run the checkpoint took 0.63 s against 0.94 s for the export with no strategy (0.80 s against
 # 0.89 s under Mirrored(2)); an earlier run had the export ahead, 1.66 s against 1.75 s. That is within the disk's own
-# variation there (09's raw write probes ranged from 306 to 1,680 MB/s). Choose by what you need back: a checkpoint
+# variation there (11's raw write probes ranged from 306 to 1,680 MB/s). Choose by what you need back: a checkpoint
 # to resume training, an export to serve.
 #
 # ## Loading inside the scope gives mirrored variables
@@ -532,7 +542,16 @@ with strategy.scope():
     ckpt_target.optimizer.build(ckpt_target.trainable_variables)  # after the restore
 ckpt_state = roundtrip.assert_same_optimizer_state(trained, ckpt_target)
 print(f"  then optimizer.build:              {ckpt_state} optimizer variables, bitwise the saved ones")
-assert h5_unbuilt == (0, 2) and skipped and ckpt_unbuilt == (1, 2) and h5_state == ckpt_state == 14
+verify(
+    {
+        "load_weights skips an unbuilt optimizer with a warning (iterations 0), and refills a built one bitwise": (
+            h5_unbuilt == (0, 2) and len(skipped) > 0 and h5_state == 14
+        ),
+        "Checkpoint.restore restores the step at once and Adam's moments when optimizer.build creates them": (
+            ckpt_unbuilt == (1, 2) and ckpt_state == 14
+        ),
+    }
+)
 
 # %% [markdown]
 # `load_weights` fills only an optimizer that exists: build it first. `Checkpoint.restore` restores what exists (the
@@ -581,7 +600,13 @@ for partial in (False, True):
         print("   ", messages[0].split(". ")[0] + ".")
         unrestored = [m for m in messages if m.startswith("Value in checkpoint could not be found")]
         print(f"    {len(unrestored)} ×", unrestored[0].rsplit(".", 1)[0] + ".N")
-assert len(inference_warnings[False]) == 13 and inference_warnings[True] == []
+verify(
+    {
+        "an inference-only restore logs 13 warnings; expect_partial() silences them": (
+            len(inference_warnings[False]) == 13 and inference_warnings[True] == []
+        )
+    }
+)
 
 # %% [markdown]
 # The 12 unrestored values are Adam's moments; the weights are restored either way.
@@ -594,12 +619,12 @@ assert len(inference_warnings[False]) == 13 and inference_warnings[True] == []
 
 # %%
 (tmp / "too-small").mkdir()
+too_small = None
 try:
     trained.save_weights(tmp / "too-small" / "model.weights.json", max_shard_size=0.001)  # less than that kernel
 except ValueError as err:
-    too_small = f"{type(err).__name__}: {err}"
-print(too_small)
-assert "exceeds the maximum shard size" in too_small
+    too_small = err
+print(f"{type(too_small).__name__}: {too_small}")
 sharded = tmp / "sharded"
 sharded.mkdir()
 trained.save_weights(sharded / "model.weights.json", max_shard_size=0.002)  # in GB
@@ -615,6 +640,18 @@ with strategy.scope():
 sharded_arrays = roundtrip.assert_identical_weights(trained, sharded_target)
 sharded_state = roundtrip.assert_same_optimizer_state(trained, sharded_target)
 print(f"loaded under Mirrored(2): {sharded_arrays} weight arrays and {sharded_state} optimizer variables, bitwise")
+verify(
+    {
+        "a shard limit below the largest tensor is refused (ValueError)": isinstance(too_small, ValueError)
+        and "exceeds the maximum shard size" in str(too_small),
+        "sharded weights: 1 JSON + 3 shards, loaded back bitwise under Mirrored(2)": (
+            len(shard_files) == 4
+            and shard_files[0] == "model.weights.json"
+            and sharded_arrays == 6
+            and sharded_state == 14
+        ),
+    }
+)
 
 # %% [markdown]
 # Adam's variables span all three shards. On Keras ≥ 3.15 and on 3.13 alike this layout loads back bit for bit: the
@@ -626,14 +663,20 @@ print(f"loaded under Mirrored(2): {sharded_arrays} weight arrays and {sharded_st
 # An unknown format makes `model.export` list the ones it offers:
 
 # %%
+format_error = None
 try:
     trained.export(str(tmp / "unused"), format="?")
 except ValueError as err:
-    format_error = f"{type(err).__name__}: {err}"
-print(format_error)
-export_formats = ast.literal_eval(format_error.split("Supported formats are: ")[1].rstrip("."))
+    format_error = err
+print(f"{type(format_error).__name__}: {format_error}")
+export_formats = ast.literal_eval(str(format_error).split("Supported formats are: ")[1].rstrip("."))
 KERAS_3_15 = Version(keras.version()) >= Version("3.15")
-assert export_formats == ["tf_saved_model", "onnx", "openvino", "litert"] + (["torch"] if KERAS_3_15 else [])
+verify(
+    {
+        "model.export lists its formats (torch from Keras 3.15 on)": export_formats
+        == ["tf_saved_model", "onnx", "openvino", "litert"] + (["torch"] if KERAS_3_15 else [])
+    }
+)
 
 # %% [markdown]
 # On Keras ≥ 3.15: five formats, `torch` included; on 3.13: the first four. This collection uses the default,
@@ -665,104 +708,144 @@ for name, checkpoint in [
         checkpoint.write(os.path.join(folder, "ckpt"))
         checkpoint_bytes[name] = disk_size(folder)
     print(f"tf.train.Checkpoint({name}): {checkpoint_bytes[name] / n:.1f} bytes per parameter")
-assert round(checkpoint_bytes["model=model"] / n) == 12  # a Keras 3 model tracks its optimizer: the moments come along
-assert round(checkpoint_bytes["weights=model.weights"] / n) == 4  # one float32 per weight
+verify(
+    {
+        "Checkpoint(model=model) writes 12 bytes per parameter: a Keras 3 model brings its optimizer along": (
+            round(checkpoint_bytes["model=model"] / n) == 12
+        ),
+        "Checkpoint(weights=model.weights) writes 4: one float32 per weight": (
+            round(checkpoint_bytes["weights=model.weights"] / n) == 4
+        ),
+    }
+)
 
 # %% [markdown]
-# ### Exercise 2: one replica
+# ### Exercise 2: from a training checkpoint to a serving export
 #
-# Save the tutorial CNN to a `.keras` file with no strategy and load it inside `tf.distribute.MirroredStrategy(replica_devices[:1])`.
-# Predict the class of its variables (`variable_kind`) and its optimizer's step count (`optimizer_steps`), then check. The solution is in the next cell (hidden: click to show it).
+# A server needs neither Adam's moments nor the Python code. Write a `tf.train.Checkpoint` of
+# `build_model(keras, None, SIZES["tutorial CNN"])` and its optimizer, as training would. Then, as a serving job:
+# build the model by code (`models.get_model()`), restore the weights (`expect_partial()`), `model.export` it, load
+# the export with `tf.saved_model.load`, and check its predictions on `x_probe` and each artifact's bytes per
+# parameter. The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 2
-one_replica = tf.distribute.MirroredStrategy(replica_devices[:1])
 with tempfile.TemporaryDirectory() as folder:
-    build_model(keras, None, SIZES["tutorial CNN"]).save(Path(folder) / "model.keras")
-    with one_replica.scope():
-        one_replica_model = keras.models.load_model(Path(folder) / "model.keras")
-one_replica_kind, one_replica_steps = variable_kind(one_replica_model), optimizer_steps(one_replica_model)
+    folder = Path(folder)
+    training = build_model(keras, None, SIZES["tutorial CNN"])  # Adam built, at step 10
+    checkpoint_of(training).write(str(folder / "training" / "ckpt"))
+    serving = models.get_model()  # built by code: its optimizer is never built, so its moments stay unrestored
+    tf.train.Checkpoint(model=serving).read(str(folder / "training" / "ckpt")).expect_partial()
+    serving.export(str(folder / "export"), verbose=False)
+    served = tf.saved_model.load(str(folder / "export"))
+    served_close = roundtrip.assert_close(training(x_probe), served.serve(x_probe), what="the export")
+    per_parameter = {name: disk_size(folder / name) / params["tutorial CNN"] for name in ("training", "export")}
 print(
-    "replicas:", one_replica.num_replicas_in_sync, "| variables:", one_replica_kind, "| iterations:", one_replica_steps
+    f"training checkpoint ≈{round(per_parameter['training'])} bytes per parameter, "
+    f"export ≈{round(per_parameter['export'])}; the export's predictions: {served_close}"
 )
-assert one_replica_kind == "MirroredVariable" and one_replica_steps == 10  # the scope decides, even with 1 replica
+verify(
+    {
+        "the serving model got the checkpoint's weights bitwise": roundtrip.assert_identical_weights(training, serving)
+        == 6,
+        "the export serves the trained model's predictions, up to float32 rounding": (
+            served_close.max_abs_diff <= served_close.tolerance
+        ),
+        "the export holds about 8 bytes per parameter, the training checkpoint 12": (
+            round(per_parameter["training"]) == 12 and round(per_parameter["export"]) == 8
+        ),
+    }
+)
 
 # %% [markdown]
 # ## What we verified
 
 # %%
-assert all(r["weights"] == 6 and len(r["close"]) == REPEATS for r in results.values())
-assert all(c.max_abs_diff <= c.tolerance for r in results.values() for c in r["close"])
 wide_keras_kib = round(results["wide CNN", "no strategy", ".keras"]["bytes"] / 1024)
 initializer_fields = keras.initializers.GlorotUniform().get_config()
-if Version(keras.version()) >= Version("3.15"):
-    assert "input_axes" in initializer_fields and wide_keras_kib == 32_548, wide_keras_kib
-else:  # Keras 3.13
-    assert "input_axes" not in initializer_fields and wide_keras_kib == 32_547, wide_keras_kib
-for s in SIZES:  # one copy of each variable, whatever the strategy
-    for fmt in FORMATS:
-        assert abs(results[s, "Mirrored(2)", fmt]["bytes"] - results[s, "no strategy", fmt]["bytes"]) < 2048, (s, fmt)
-    assert results[s, "Mirrored(2)", ".weights.h5"]["bytes"] == results[s, "no strategy", ".weights.h5"]["bytes"]
-for fmt in FORMATS:
-    expected = 8 if fmt == "model.export" else 12
-    assert abs(per_param[fmt] - expected) < 0.01, (fmt, per_param[fmt])
-    assert 0 < overhead[fmt] < 200 * 1024, (fmt, overhead[fmt])
-for case in CASES:
-    sizes = {fmt: results[(*case, fmt)]["bytes"] for fmt in FORMATS}
-    assert min(sizes, key=sizes.get) == "model.export"
-    assert sizes["tf.train.Checkpoint"] < sizes[".weights.h5"] < sizes[".keras"] < sizes["tf.saved_model.save"]
-assert min(overhead, key=overhead.get) == "tf.train.Checkpoint"
-assert min(overhead[f] for f in SAVEDMODEL_WRITERS) > max(overhead[f] for f in FORMATS if f not in SAVEDMODEL_WRITERS)
-assert len(keys) == 2 * len(small_model.weights) == 12
-iterations_after_load = {fmt: {results[(*case, fmt)]["iterations"] for case in CASES} for fmt in FORMATS}
-assert iterations_after_load == {
-    ".keras": {10},
-    ".weights.h5": {10},
-    "model.export": {None},
-    "tf.saved_model.save": {None},
-    "tf.train.Checkpoint": {10},
-    "CheckpointManager": {10},
-    "tf_keras SavedModel": {0},  # the moments are in the file (12 bytes/parameter), the optimizer comes back fresh
-}
-assert backup_files["keras"] == ["latest.weights.h5", "training_metadata.json"]
-assert backup_files["tf_keras"] == ["chief/checkpoint", "chief/ckpt-1.data-00000-of-00001", "chief/ckpt-1.index"]
-assert set(kinds[t, fmt] for t, fmt in kinds if t == "Mirrored(2)") == {"MirroredVariable"}
-assert "MirroredVariable" not in {kinds[t, fmt] for t, fmt in kinds if t == "no strategy"}
-assert mirrored_copies == strategy.num_replicas_in_sync == 2
-for case in CASES:  # timing: only relations with a wide margin at these model sizes
-    fastest_savedmodel_save = min(median_ms[(*case, fmt)]["save"] for fmt in SAVEDMODEL_WRITERS)
-    assert median_ms[(*case, "tf.train.Checkpoint")]["save"] < fastest_savedmodel_save, case
-assert h5_unbuilt == (0, 2) and skipped and h5_state == 14  # load_weights: only into a built optimizer
-assert ckpt_unbuilt == (1, 2) and ckpt_state == 14  # Checkpoint.restore: the moments wait for optimizer.build
-assert len(inference_warnings[False]) == 13 and inference_warnings[True] == []
-assert too_small.startswith("ValueError: ") and "exceeds the maximum shard size" in too_small
-assert len(shard_files) == 4 and shard_files[0] == "model.weights.json" and sharded_arrays == 6 and sharded_state == 14
-assert export_formats == ["tf_saved_model", "onnx", "openvino", "litert"] + (["torch"] if KERAS_3_15 else [])
-print("✓ every format loads back the saved weights bit for bit and the saved predictions up to float32 rounding,")
-print("  with and without MirroredStrategy")
-print("✓ sizes under Mirrored(2) are within 2 KiB of no strategy (.weights.h5 to the byte): one copy per variable")
-print(
-    "✓ 12 bytes per parameter (weights + Adam moments) for all formats but model.export: 8 (weights twice, no optimizer)"
+sizes_by_case = [{fmt: results[(*case, fmt)]["bytes"] for fmt in FORMATS} for case in CASES]
+verify(
+    {
+        "every format loads back the saved weights bit for bit and the predictions up to float32 rounding, "
+        "with and without MirroredStrategy": all(
+            r["weights"] == 6 and len(r["close"]) == REPEATS and all(c.max_abs_diff <= c.tolerance for c in r["close"])
+            for r in results.values()
+        ),
+        "sizes under Mirrored(2) are within 2 KiB of no strategy (.weights.h5 to the byte): one copy per variable": all(
+            abs(results[s, "Mirrored(2)", fmt]["bytes"] - results[s, "no strategy", fmt]["bytes"]) < 2048
+            and results[s, "Mirrored(2)", ".weights.h5"]["bytes"] == results[s, "no strategy", ".weights.h5"]["bytes"]
+            for s in SIZES
+            for fmt in FORMATS
+        ),
+        "the wide CNN's .keras is 32,548 KiB on Keras >= 3.15 (initializers gained input_axes), 32,547 KiB on 3.13": (
+            ("input_axes" in initializer_fields and wide_keras_kib == 32_548)
+            if KERAS_3_15
+            else ("input_axes" not in initializer_fields and wide_keras_kib == 32_547)
+        ),
+        "12 bytes per parameter (weights + Adam moments) for all formats but model.export: 8 (weights twice)": all(
+            abs(per_param[fmt] - (8 if fmt == "model.export" else 12)) < 0.01 for fmt in FORMATS
+        )
+        and len(keys) == 2 * len(small_model.weights) == 12,
+        "fixed part under 200 KiB, smallest for tf.train.Checkpoint, largest for the 3 SavedModel writers": all(
+            0 < overhead[fmt] < 200 * 1024 for fmt in FORMATS
+        )
+        and min(overhead, key=overhead.get) == "tf.train.Checkpoint"
+        and min(overhead[f] for f in SAVEDMODEL_WRITERS)
+        > max(overhead[f] for f in FORMATS if f not in SAVEDMODEL_WRITERS),
+        "in every case model.export is the smallest file; Checkpoint < .weights.h5 < .keras < tf.saved_model.save": all(
+            min(sizes, key=sizes.get) == "model.export"
+            and sizes["tf.train.Checkpoint"] < sizes[".weights.h5"] < sizes[".keras"] < sizes["tf.saved_model.save"]
+            for sizes in sizes_by_case
+        ),
+        ".keras, .weights.h5 and both checkpoints give the optimizer back (iterations 10); the tf_keras SavedModel "
+        "holds the moments but loads with a fresh optimizer (0); the SavedModels load with none": {
+            fmt: {results[(*case, fmt)]["iterations"] for case in CASES} for fmt in FORMATS
+        }
+        == {
+            ".keras": {10},
+            ".weights.h5": {10},
+            "model.export": {None},
+            "tf.saved_model.save": {None},
+            "tf.train.Checkpoint": {10},
+            "CheckpointManager": {10},
+            "tf_keras SavedModel": {0},
+        },
+        "Keras 3 BackupAndRestore writes .weights.h5 + JSON; tf_keras BackupAndRestore writes a TF checkpoint": (
+            backup_files["keras"] == ["latest.weights.h5", "training_metadata.json"]
+            and backup_files["tf_keras"]
+            == ["chief/checkpoint", "chief/ckpt-1.data-00000-of-00001", "chief/ckpt-1.index"]
+        ),
+        "loading inside strategy.scope() gives MirroredVariables (2 copies) for every format; outside, plain ones": (
+            {kinds[t, fmt] for t, fmt in kinds if t == "Mirrored(2)"} == {"MirroredVariable"}
+            and "MirroredVariable" not in {kinds[t, fmt] for t, fmt in kinds if t == "no strategy"}
+            and mirrored_copies == strategy.num_replicas_in_sync == 2
+        ),
+        "at these sizes tf.train.Checkpoint saves faster (median) than every SavedModel writer, in all four cases": all(
+            median_ms[(*case, "tf.train.Checkpoint")]["save"]
+            < min(median_ms[(*case, fmt)]["save"] for fmt in SAVEDMODEL_WRITERS)
+            for case in CASES
+        ),
+        "load_weights refills only a built optimizer; Checkpoint.restore restores the step at once and the moments "
+        "when optimizer.build creates them, bitwise": (
+            h5_unbuilt == (0, 2) and len(skipped) > 0 and h5_state == 14 and ckpt_unbuilt == (1, 2) and ckpt_state == 14
+        ),
+        "an inference-only restore logs 13 warnings about the unrestored moments; expect_partial() silences them": (
+            len(inference_warnings[False]) == 13 and inference_warnings[True] == []
+        ),
+        "sharded weights: 1 JSON + 3 shards, loaded back bitwise under Mirrored(2); a shard must fit the largest tensor": (
+            isinstance(too_small, ValueError)
+            and "exceeds the maximum shard size" in str(too_small)
+            and len(shard_files) == 4
+            and shard_files[0] == "model.weights.json"
+            and sharded_arrays == 6
+            and sharded_state == 14
+        ),
+        "model.export lists its formats (torch from Keras 3.15 on); this collection uses tf_saved_model": export_formats
+        == ["tf_saved_model", "onnx", "openvino", "litert"] + (["torch"] if KERAS_3_15 else []),
+    }
 )
-print(
-    "✓ fixed overhead: smallest for tf.train.Checkpoint, largest for the 3 SavedModel writers; model.export is the smallest file"
-)
-print(
-    "✓ .keras, .weights.h5 and both checkpoints give the optimizer back (iterations 10); the tf_keras SavedModel holds"
-)
-print("  the moments but loads with a fresh optimizer (0); tf.saved_model.load gives no optimizer; export has none")
-print("✓ Keras 3 BackupAndRestore writes .weights.h5 + JSON; tf_keras BackupAndRestore writes a TF checkpoint")
-print("✓ loading inside strategy.scope() gives MirroredVariables (2 copies) for every format; outside, plain variables")
-print("✓ at these sizes tf.train.Checkpoint saves faster (median) than every SavedModel writer, in all four cases")
-print("✓ load_weights refills only a built optimizer (else a warning, iterations 0); Checkpoint.restore restores the")
-print("  step counter at once and Adam's moments when optimizer.build creates them, bitwise")
-print("✓ an inference-only restore logs 13 warnings about the unrestored moments; expect_partial() silences them")
-print(
-    "✓ sharded weights: 1 JSON + 3 shards, loaded back bitwise under Mirrored(2); a shard must fit the largest tensor"
-)
-print("✓ model.export lists its formats (torch from Keras 3.15 on); this collection uses tf_saved_model")
 
 
 # %% [markdown]
 # ---
-# ← Previous: [07 · Multi-worker: `MultiWorkerMirroredStrategy`, saving, and surviving a killed worker](07_multi_worker.ipynb) | [All notebooks](../README.md) | Next: [09 · Checkpointing for real training runs: crash-safe saves, preemption, and cost at scale](09_checkpointing_at_scale.ipynb) →
+# ← Previous: [07 · Multi-worker: `MultiWorkerMirroredStrategy`, saving, and surviving a killed worker](07_multi_worker.ipynb) | [All notebooks](../README.md) | Next: [09 · Crash-safe saves: keep the last good model when a save is killed](09_crash_safe_saves.ipynb) →
