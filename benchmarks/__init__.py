@@ -1,2 +1,3 @@
-"""Benchmarks behind notebook 09: ``python -m benchmarks.kill_matrix`` (a crash in the middle of a save) and
-``python -m benchmarks.checkpoint`` (what checkpoints cost at scale). They write CSV files and charts to ``build/``."""
+"""Benchmarks behind notebooks 09 and 11: ``python -m benchmarks.kill_matrix`` (a crash in the middle of a save, 09)
+and ``python -m benchmarks.checkpoint`` (what checkpoints cost at scale, 11). They write CSV files and charts to
+``build/``."""

@@ -32,7 +32,7 @@ following steps while the background write runs), as a fraction of the synchrono
 
 Outputs in ``--out``: ``checkpoint.csv`` (formats, and a ``raw file I/O`` row per size), ``checkpoint_stall.csv``
 (async stall), ``checkpoint.json`` (machine, versions, date, file system, method notes), and PNG charts; all written
-atomically. :func:`markdown_summary` turns a results CSV into the table that notebook 09 shows.
+atomically. :func:`markdown_summary` turns a results CSV into the table that notebook 11 shows.
 """
 
 from __future__ import annotations
@@ -1138,7 +1138,7 @@ def timing_table(results: Results) -> str:
 
 
 def markdown_summary(csv_path: str | os.PathLike) -> str:
-    """Markdown for notebook 09: machine and date, the table at the largest size, the async stall, sharding.
+    """Markdown for notebook 11: machine and date, the table at the largest size, the async stall, sharding.
 
     Reads ``csv_path`` (``checkpoint.csv``) and, next to it, ``checkpoint.json`` and ``checkpoint_stall.csv``.
     The same CSV always gives the same text, so a test can keep the notebook's table equal to the committed CSV.
