@@ -442,16 +442,15 @@ verify(
 )
 
 # %% [markdown]
-# Checked here: at these sizes (up to 2.8 M parameters) a `tf.train.Checkpoint` write beats the fastest SavedModel
-# writer in all four cases. Most of a SavedModel save is then not writing bytes: the checkpoint writes more bytes than
-# `model.export`, in less time.
+# At these sizes (up to 2.8 M parameters) a `tf.train.Checkpoint` write beat the fastest SavedModel writer in all four
+# cases: most of a SavedModel save is not writing bytes, since the checkpoint writes more bytes than `model.export`.
 #
-# **At larger sizes the gap closes.** At 5·10⁷ parameters (notebook 11's full results) `model.export` writes 400 MB
-# (weights twice, no optimizer), a checkpoint 600 MB, and which one is faster changed between two full runs on the
-# same machine: in 11's run the checkpoint took 0.63 s against 0.94 s for the export with no strategy (0.80 s against
-# 0.89 s under Mirrored(2)); an earlier run had the export ahead, 1.66 s against 1.75 s. That is within the disk's own
-# variation there (11's raw write probes ranged from 306 to 1,680 MB/s). Choose by what you need back: a checkpoint
-# to resume training, an export to serve.
+# **At larger sizes the gap closes.** At 5·10⁷ parameters ([notebook 11](11_checkpoint_cost_at_scale.ipynb)'s full
+# results) `model.export` writes 400 MB (weights twice, no optimizer), a checkpoint 600 MB, and which one is faster
+# changed between two full runs on the same machine: in 11's run the checkpoint took 0.63 s against 0.94 s for the
+# export with no strategy (0.80 s against 0.89 s under Mirrored(2)); an earlier run had the export ahead, 1.66 s
+# against 1.75 s. That is within the disk's own variation there (11's raw write probes ranged from 306 to 1,680 MB/s).
+# Choose by what you need back: a checkpoint to resume training, an export to serve.
 #
 # ## Loading inside the scope gives mirrored variables
 #

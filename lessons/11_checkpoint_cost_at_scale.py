@@ -95,9 +95,10 @@ print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 # ## What a checkpoint of a big model costs
 #
 # Notebook 08 timed saves of a small CNN, a fraction of a second each. A model worth checkpointing during a long run
-# is bigger: at 12 bytes per parameter (the float32 weight plus Adam's two moments, notebook 08), a
-# 50-million-parameter model writes **600 MB** per checkpoint, and while a synchronous save runs, training waits. Three
-# questions decide how often you can afford to checkpoint:
+# is bigger: at 12 bytes per parameter (the float32 weight plus Adam's two moments, its
+# [slot variables](../README.md#glossary); notebook 08), a 50-million-parameter model writes **600 MB** per
+# checkpoint, and while a synchronous save runs, training waits. Three questions decide how often you can afford to
+# checkpoint:
 #
 # - **How close does each way to save come to what the disk can do?** A number of seconds means little on its own;
 #   compared with the raw write and read speed of the same folder, it says how much of the cost is the disk and how
@@ -366,7 +367,7 @@ display(Image(filename=str(results / "checkpoint_ratios.png")), Image(filename=s
 #
 # - **`.keras` is the slowest**: 1.65–2.30 s to save, against 0.61–0.95 s for the TensorFlow checkpoints and
 #   `.weights.h5`; 2.0–2.1 s to load, against 0.4–1.2 s for every other format (0.14–0.15 of the raw read speed):
-#   unzipping and reading HDF5 from inside the archive costs more than the disk.
+#   unzipping the archive and reading the HDF5 weights file inside it costs more than the disk.
 # - **The checkpoints and `.weights.h5` save at about the disk's median speed** (0.75–1.17 of it). `model.export`
 #   writes 400 MB (no optimizer) in about the time the checkpoints take for 600 MB.
 # - **No consistent effect of the strategy**: under `MirroredStrategy` some formats saved faster, some slower, by
