@@ -14,14 +14,12 @@
 #
 # **What you'll learn**
 #
-# - what `TF_CONFIG` is and how 2 local processes become one cluster
-# - the worker scripts, ready to copy and run with your own `TF_CONFIG`
-# - the current state of Keras 3 `model.fit` under `MultiWorkerMirroredStrategy` (it fails: [keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585))
-# - route A: a Keras 3 model in a custom training loop with `tf.train.CheckpointManager` backups
-# - route B: `tf_keras` `fit` with `BackupAndRestore`
-# - why every worker saves (chief to the real path, the others to temporary dirs they delete), and loading the result without a strategy or under `MirroredStrategy`
+# - what `TF_CONFIG` is, and how to start 2 local workers with it through `subprocess`
+# - Keras 3 `model.fit` under `MultiWorkerMirroredStrategy` fails today ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585))
+# - route A: a Keras 3 model in a custom training loop with `tf.train.CheckpointManager` backups; route B, in short: `tf_keras` `fit` with `BackupAndRestore`
+# - why every worker saves, and loading the result without a strategy or under `MirroredStrategy`
 # - killing a worker mid-epoch: the survivor exits instead of hanging, and a restart resumes at the interrupted epoch
-# - what changes on a real cluster (Kubernetes/TFJob, managed services) and what does not
+# - what changes on a real cluster
 #
 # **Expected run time:** about 75 s on a 2-core CPU, no GPU needed.
 
@@ -76,6 +74,7 @@ print("replicas:", len(replica_devices))
 # %%
 import json
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -85,6 +84,7 @@ import tensorflow_datasets as tfds
 import tf_keras
 
 from helpers import data, errors, mnist_prep, multiworker, plots, processes, roundtrip
+from helpers.claims import verify
 
 tf.get_logger().setLevel("ERROR")
 print("TensorFlow", tf.__version__, "| Keras", keras.__version__, "| tf_keras", tf_keras.__version__)
@@ -95,26 +95,26 @@ test_ds = tfds.load("mnist", split="test", as_supervised=True).map(data.scale).b
 # ## A cluster of two local processes
 #
 # `MultiWorkerMirroredStrategy` reads the cluster from the `TF_CONFIG` environment variable: the address of every worker
-# and *which one this process is*. Worker 0 is the **chief** (it also writes checkpoints and the final model). Here
-# `helpers.multiworker.tf_config` writes it for ports on 127.0.0.1 (example ports below; the real ones are picked free
-# at run time).
-
-# %%
-print(json.dumps(json.loads(multiworker.tf_config([20001, 20002], index=1)), indent=1))
+# and *which one this process is*. Worker 1 of two on this machine, on ports 20001 and 20002, reads:
+#
+# ```
+# {"cluster": {"worker": ["127.0.0.1:20001", "127.0.0.1:20002"]}, "task": {"type": "worker", "index": 1}}
+# ```
+#
+# Worker 0 is the **chief** ([glossary](../README.md#glossary)): besides training, it writes the checkpoints and the
+# final model.
 
 # %% [markdown]
 # ## The worker programs
 #
 # Each worker runs an ordinary Python script with its own `TF_CONFIG`, as in the official [multi-worker
-# tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras). The next cells write the scripts
-# into a fresh working folder; on your own machines, run them with `TF_CONFIG='...' python ctl.py SHARED_DIR`. First,
-# what every script shares: the data (the same 2048 MNIST training images on every worker, 32 per worker per step), the
-# tutorial's model (Keras 3 or `tf_keras`), and who writes where: the chief to the real path, every other worker into
-# its own temporary folder, `workertemp_<id>`.
+# tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras); on your own machines, run them
+# with `TF_CONFIG='...' python ctl.py SHARED_DIR`. First, what every script shares: the data (the same 2048 MNIST
+# images on every worker, 32 per worker per step), the tutorial's model, and who writes where: the chief to the real
+# path, every other worker into its own temporary folder, `workertemp_<id>`.
 #
 # The last lines serve this notebook only: `event` prints a line starting with `MW| ` that the notebook reads back from
-# the worker's log, and `pause_point` stops one worker at a known step so the notebook can kill it there. Without
-# `helpers` they fall back to `print` and to doing nothing.
+# the worker's log, and `pause_point` stops one worker at a known step so the notebook can kill it there.
 
 # %%
 tmp = Path(tempfile.mkdtemp(prefix="multiworker-"))
@@ -196,26 +196,6 @@ except ImportError:  # running the scripts on your own: plain prints, no pause
     event, pause_point = print, lambda epoch, step: None
 
 # %% [markdown]
-# Every run is started by `helpers.multiworker.launch(group, script, shared_dir)`: one process per worker, each `python
-# script shared_dir` with its own `TF_CONFIG` on free ports, writing its output to `attempt<N>-worker<i>.log` in the
-# shared folder, inside a `ProcessGroup` (as in [notebook 02](02_keras_save_load.ipynb)): leaving its `with` block, even
-# on an error, terminates and reaps every process. The step numbers in the event lines are exact; losses are printed
-# after ≈.
-
-# %%
-import mnist_setup
-
-
-def show(workdir, attempt, worker, steps=False):
-    """Print a worker's event lines (without the per-step lines unless asked)."""
-    for line in multiworker.events(Path(workdir) / f"attempt{attempt}-worker{worker}.log"):
-        if steps or not line.startswith("step "):
-            print(f"  attempt {attempt} worker {worker} | {line}")
-
-
-print("per-worker batch:", mnist_setup.PER_WORKER_BATCH, "| training images:", mnist_setup.TRAIN_EXAMPLES)
-
-# %% [markdown]
 # ## Keras 3 `model.fit` under `MultiWorkerMirroredStrategy`: the current state
 #
 # The simplest script builds the model under the strategy's scope and calls `fit`. Today `fit` raises a `ValueError` on
@@ -247,16 +227,67 @@ except Exception as err:
     sys.exit(3)
 event(f"fit succeeded with Keras {keras.__version__}")
 
+# %% [markdown]
+# ### Starting the workers by hand
+#
+# `subprocess.Popen` starts `python keras3_fit.py` twice, each with this environment plus its own `TF_CONFIG`, writing
+# to a log file. The cell waits a bounded time, and its `finally` stops whatever still runs, even if the cell fails:
+# `terminate` sends SIGTERM (a request to stop), `kill` sends SIGKILL (which ends a process at once, with no cleanup).
+
 # %%
 fit_dir = tmp / "keras3-fit"
 fit_dir.mkdir()
-with processes.ProcessGroup() as group:
-    multiworker.launch(group, "keras3_fit.py", fit_dir)
-    fit_codes = group.wait(timeout=180)
-fit_events = [multiworker.events(fit_dir / f"attempt1-worker{i}.log") for i in range(2)]
+cluster = {"worker": [f"127.0.0.1:{port}" for port in processes.free_ports(2)]}
+workers, logs = [], []
+try:
+    for index in range(2):
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        print(f"worker {index}: task {tf_config['task']} in a cluster of {len(cluster['worker'])} workers")
+        logs.append(open(fit_dir / f"attempt1-worker{index}.log", "w", encoding="utf-8"))
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "PYTHONIOENCODING": "utf-8"}
+        workers.append(
+            subprocess.Popen([sys.executable, "keras3_fit.py"], env=env, stdout=logs[-1], stderr=subprocess.STDOUT)
+        )
+    fit_codes = [worker.wait(timeout=180) for worker in workers]  # bounded: a hung worker fails the cell
+finally:  # always stop them
+    for worker in workers:
+        worker.terminate()  # does nothing to a worker that has exited
+    for worker in workers:
+        try:
+            worker.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    for log in logs:
+        log.close()
 print("exit codes:", fit_codes)
+
+# %%
+import mnist_setup
+
+
+def show(workdir, attempt, worker, steps=False):
+    """Print a worker's event lines (without the per-step lines unless asked)."""
+    for line in multiworker.events(Path(workdir) / f"attempt{attempt}-worker{worker}.log"):
+        if steps or not line.startswith("step "):
+            print(f"  attempt {attempt} worker {worker} | {line}")
+
+
+fit_events = [multiworker.events(fit_dir / f"attempt1-worker{i}.log") for i in range(2)]
 for i in range(2):
     show(fit_dir, 1, i)
+verify(
+    {
+        "Keras 3 fit fails on both workers with a ValueError (keras-team/keras#20585)": fit_codes == [3, 3]
+        and all(lines[0].startswith("fit failed: ValueError: Attempt to convert a value") for lines in fit_events)
+    }
+)
+
+# %% [markdown]
+# From here on, `helpers.multiworker.launch(group, script, shared_dir)` does the same `Popen`, and adds: it picks the
+# ports, names each log `attempt<N>-worker<i>.log`, runs the workers in a `ProcessGroup` (notebook 02) that stops them
+# when its `with` block ends, and can pause one worker at a known step to be killed; `kill_and_resume` packages a kill
+# and a restart. `show` prints a log's event lines (exact step numbers, losses after ≈).
 
 # %% [markdown]
 # Two routes work without patching Keras: **A**, a Keras 3 model trained by a custom loop, and **B**, the Keras 2 package
@@ -357,8 +388,9 @@ else:
 
 # %% [markdown]
 # To make the failure deterministic, worker 1 pauses after step 2 of epoch 2 (`pause_point`) and the notebook sends it a
-# real **SIGKILL** from outside. The chief's next step needs the dead worker's share of the gradient all-reduce. Then
-# both workers start again (new ports), as an orchestrator would.
+# real **SIGKILL** from outside, as when a machine dies. The chief's next step needs the dead worker's share of the
+# gradient **all-reduce** (every worker's gradients summed, and the sum handed to every worker). Then both workers
+# start again (new ports), as an orchestrator (the system that runs and restarts jobs) would.
 
 # %%
 ctl_dir = tmp / "ctl"
@@ -393,15 +425,13 @@ print("shared folder:", ctl_files)
 # %% [markdown]
 # What the lines show:
 #
-# - **Images per step.** Every epoch is 5 steps of the global batch, 32 images per worker × 2 workers = 64, so 320
-#   images per epoch, 160 of them read by each worker.
-# - **The failure.** The chief's next training step, which needs worker 1, failed with an `UnavailableError`; the
-#   chief's script stopped there and exited with code 1.
-# - **The restart.** Attempt 2 restored the chief's backup (1 epoch done, optimizer step 5) and started at **epoch 2**,
-#   not epoch 1. The steps of epoch 2 that ran before the kill (6 and 7) are redone: a backup taken at the end of each
-#   epoch loses at most one epoch of work.
-# - **Who writes where.** Worker 1 wrote every backup and its `model.keras` into `workertemp_1` and removed it each
-#   time; the shared folder holds only the chief's files (and the marker of the pause).
+# - **Images per step.** 32 per worker × 2 workers = 64; 5 steps make 320 images per epoch, 160 per worker.
+# - **The failure.** The chief's next step, which needs worker 1, failed with an `UnavailableError`; the chief exited
+#   with code 1.
+# - **The restart.** Attempt 2 restored the backup (1 epoch done, step 5) and started at **epoch 2**. Steps 6 and 7,
+#   run before the kill, are redone: a backup at each epoch end loses at most one epoch of work.
+# - **Who writes where.** Worker 1 wrote its backups and `model.keras` into `workertemp_1` and removed them; the
+#   shared folder holds only the chief's files (and the marker of the pause).
 
 # %%
 ctl_curves = {
@@ -439,16 +469,16 @@ ctl_close = {
 for name, closeness in ctl_close.items():
     print(f"{name:>16} vs the chief's predictions: {closeness}")
 ctl_accuracy = plain.evaluate(test_ds, verbose=0)[1]
-assert ctl_accuracy > 0.5
-print("test accuracy after 15 steps:", roundtrip.approx(ctl_accuracy, 2), "(> 0.5)")
+print("test accuracy after 15 steps:", roundtrip.approx(ctl_accuracy, 2))
+verify({"route A's model learned: test accuracy > 0.5 after 15 steps": ctl_accuracy > 0.5})
 
 # %% [markdown]
-# ## Route B: `tf_keras` `fit` with `BackupAndRestore`
+# ## Route B, in short: `tf_keras` `fit` with `BackupAndRestore`
 #
 # The Keras 2 `fit` works under `MultiWorkerMirroredStrategy`, and `tf_keras.callbacks.BackupAndRestore` takes the same
-# `backup_dir` on every worker: unlike Keras 3's callback, it handles the cluster itself (its source mentions the chief
-# and the workers, see below), and it restores the backup when `fit` starts. A small callback prints the event lines and
-# holds the pause point. The final save follows the same rule as route A, to a SavedModel folder `model`.
+# `backup_dir` on every worker: unlike Keras 3's callback, it handles the cluster itself (see below), and it restores
+# the backup when `fit` starts. A small callback prints the event lines and holds the pause point. The final save
+# follows route A's rule, to a SavedModel folder `model`.
 
 # %%
 # %%writefile tf_keras_fit.py
@@ -507,32 +537,20 @@ else:
     event(f"saved {os.path.relpath(model_path, workdir)} and removed it")
 
 # %% [markdown]
-# The same kill-and-restart scenario, packaged as `multiworker.kill_and_resume` (the steps of route A's cell above):
+# The same kill and restart as route A, packaged as `multiworker.kill_and_resume`, then the same loads of the chief's
+# model (here a SavedModel folder, loaded with `tf_keras`):
 
 # %%
 tfk_dir = tmp / "tf-keras"
 tfk_dir.mkdir()
 result = multiworker.kill_and_resume("tf_keras_fit.py", tfk_dir, pause_at="2:2")
-print("killed worker exit code:", result.killed_code)
-print("the chief exited by itself:", result.survivor_code is not None, "| exit code:", result.survivor_code)
-print("within 60 s:", result.survivor_seconds < 60)
-print("restarted workers' exit codes:", result.resumed_codes)
-print("processes still alive:", len(result.alive_after))
-for attempt in (1, 2):
-    show(tfk_dir, attempt, 0)
-show(tfk_dir, 2, 1)
-
-# %%
 tfk_curves = {
     f"attempt {a}": multiworker.step_losses(multiworker.events(tfk_dir / f"attempt{a}-worker0.log")) for a in (1, 2)
 }
-plots.loss_curves(tfk_curves, title="Route B (tf_keras fit): loss per global step, across the restart")
-
-# %% [markdown]
-# `fit`'s `loss` is the running mean over the epoch so far, so it restarts at each epoch boundary. We load the chief's
-# SavedModel folder like route A's file.
-
-# %%
+print("killed worker's exit code:", result.killed_code, "| the chief's:", result.survivor_code)
+print("the chief exited by itself within 60 s:", result.survivor_code is not None and result.survivor_seconds < 60)
+print("restarted workers' exit codes:", result.resumed_codes, "| processes still alive:", len(result.alive_after))
+print("the chief's steps:", {label: (steps[0], steps[-1]) for label, (steps, _) in tfk_curves.items()})
 chief_tfk = np.load(tfk_dir / "predictions.npy")
 plain_b = tf_keras.models.load_model(tfk_dir / "model")
 with mirrored.scope():
@@ -545,8 +563,11 @@ tfk_close = {
 for name, closeness in tfk_close.items():
     print(f"{name:>16} vs the chief's predictions: {closeness}")
 tfk_accuracy = plain_b.evaluate(test_ds, verbose=0)[1]
-assert tfk_accuracy > 0.5
-print("test accuracy after 15 steps:", roundtrip.approx(tfk_accuracy, 2), "(> 0.5)")
+print("test accuracy after 15 steps:", roundtrip.approx(tfk_accuracy, 2))
+verify({"route B's model learned: test accuracy > 0.5 after 15 steps": tfk_accuracy > 0.5})
+
+# %% [markdown]
+# Route B behaves as route A: the chief fails fast, and the restart begins epoch 2 at step 6.
 
 # %% [markdown]
 # ## Why every worker saves
@@ -604,6 +625,8 @@ with processes.ProcessGroup() as group:
     except errors.WorkerError as err:
         blocked = err
     print("still running after 10 s:", [p.poll() is None for p in procs])
+    for p in procs:
+        group.kill(p)  # SIGKILL: stop both now
 print(f"{type(blocked).__name__}: {blocked}")
 print("processes still alive:", len(group.alive()))
 show(chief_only, 1, 0)
@@ -645,19 +668,16 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
 # %% [markdown]
 # ## On a real cluster
 #
-# **Unchanged:** the worker scripts above, `MultiWorkerMirroredStrategy()` reading `TF_CONFIG`, the chief/non-chief save
-# rule, and the restore-at-start logic.
+# **Unchanged:** the worker scripts, `MultiWorkerMirroredStrategy()` reading `TF_CONFIG`, the save rule, and the
+# restore at start.
 #
 # **Changes:**
-# - *Who writes `TF_CONFIG`*: Kubeflow's `TFJob` operator (or Vertex AI / SageMaker training jobs) sets it in every pod;
-#   addresses are service DNS names instead of `127.0.0.1:port`.
-# - *Storage*: the shared folder (backups, the model) must be on storage every worker can reach (GCS/S3/NFS), since the
-#   restarted workers may run on other machines.
-# - *Restarts*: the orchestrator does what this notebook did by hand. When a pod dies, the others fail fast (as the chief did
-#   here, with exit code 1), and a TFJob's `restartPolicy: OnFailure` or the service's retry restarts the job (not
-#   `ExitCode`, which treats exit code 1 as permanent); the scripts resume from the last backup.
-# - *Chief*: some setups add a separate `chief` task type in `TF_CONFIG`; then that task, not worker 0, is the chief, and
-#   `is_chief` in `mnist_setup.py` becomes `return task_type == "chief"`.
+# - *Who writes `TF_CONFIG`*: Kubeflow's `TFJob` operator (or Vertex AI / SageMaker training jobs) sets it in every pod,
+#   with service DNS names as addresses.
+# - *Storage*: the shared folder must be on storage every worker can reach (GCS/S3/NFS).
+# - *Restarts*: when a pod dies, the others fail fast (exit code 1, as here), and a TFJob's `restartPolicy: OnFailure`
+#   or the service's retry restarts the job (not `ExitCode`, which treats exit code 1 as permanent).
+# - *Chief*: with a separate `chief` task type in `TF_CONFIG`, `is_chief` becomes `return task_type == "chief"`.
 #
 # This repository's `cluster/` folder runs these scripts unchanged as a Kubernetes Job, one pod per worker: see
 # [Running on a real cluster](../docs/cluster.md).
@@ -665,87 +685,128 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
 # %% [markdown]
 # ## Exercises
 #
-# ### Exercise 1: three workers
+# ### Exercise 1: fine-tune the multi-worker backup under `MirroredStrategy`
 #
-# Write by hand the `TF_CONFIG` of the third worker of a 3-worker cluster on ports 20001–20003, and compare it with
-# `multiworker.tf_config`. Which task is the chief, and how many images does one step of `ctl.py` read on that cluster?
-# The solution is in the next cell (hidden: click to show it).
+# Build route A's model under this notebook's 2-replica `MirroredStrategy` (`mirrored`) and restore the 2-worker backup
+# (`ctl/backup`) into it with a `tf.train.Checkpoint` of the same objects as `ctl.py`'s. Check that it holds 3 epochs,
+# step 15 and the weights of `model.keras` (`plain`), then fine-tune it with `fit` for 5 steps on
+# `mnist_setup.mnist_dataset`. At which step does the optimizer end? The solution is in the next cell (hidden).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 1
-by_hand = {
-    "cluster": {"worker": ["127.0.0.1:20001", "127.0.0.1:20002", "127.0.0.1:20003"]},
-    "task": {"type": "worker", "index": 2},
-}
-assert by_hand == json.loads(multiworker.tf_config([20001, 20002, 20003], index=2))
-chiefs = [i for i in range(3) if mnist_setup.is_chief("worker", i)]
-print("chief:", chiefs, "| images per step:", mnist_setup.PER_WORKER_BATCH * 3)
-assert chiefs == [0]
+with mirrored.scope():
+    tuned = mnist_setup.build_model(keras)
+    tuned.optimizer.build(tuned.trainable_variables)
+    tuned_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+backup = tf.train.Checkpoint(model=tuned, optimizer=tuned.optimizer, epochs_done=tuned_epochs)
+backup.restore(tf.train.latest_checkpoint(str(ctl_dir / "backup"))).assert_existing_objects_matched()
+restored_at = (int(tuned_epochs.numpy()), int(tuned.optimizer.iterations.numpy()))
+same_weights = all(np.array_equal(a, b) for a, b in zip(tuned.get_weights(), plain.get_weights(), strict=True))
+global_batch = mnist_setup.PER_WORKER_BATCH * mirrored.num_replicas_in_sync
+tuned.fit(mnist_setup.mnist_dataset(global_batch), epochs=1, steps_per_epoch=5, verbose=0)
+print("restored (epochs, step):", restored_at, "| after fine-tuning, step:", int(tuned.optimizer.iterations.numpy()))
+verify(
+    {
+        "the 2-worker backup restores into a 2-replica MirroredStrategy model: 3 epochs, step 15, "
+        "the weights of model.keras (bitwise)": restored_at == (3, 15) and same_weights,
+        "fine-tuning continues the restored optimizer: 5 more steps end at step 20": int(
+            tuned.optimizer.iterations.numpy()
+        )
+        == 20,
+    }
+)
 
 # %% [markdown]
-# ### Exercise 2: where does each worker write?
+# ### Exercise 2: only the chief's backup stays
 #
-# Use `mnist_setup.write_path` to find where workers 0, 1 and 2 would write `shared/model.keras`, and predict the answer
-# before you run it. The solution is in the next cell (hidden: click to show it).
+# Write `save_backup(checkpoint, shared_dir, task_type, task_id)`, what `ctl.py` does on every worker at an epoch end:
+# save with a `tf.train.CheckpointManager` into `mnist_setup.write_path(shared_dir, ...)`, then, if not the chief,
+# delete the temporary folder. Call it for worker 1, then worker 0, with a `tf.train.Checkpoint` of a small model;
+# check that the folder holds only the chief's backup, and that it restores into a second model bit for bit. The
+# solution is in the next cell (hidden).
+
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 2
-paths = [Path(mnist_setup.write_path(os.path.join("shared", "model.keras"), "worker", i)).as_posix() for i in range(3)]
-print(paths)
-assert paths == ["shared/model.keras", "shared/workertemp_1/model.keras", "shared/workertemp_2/model.keras"]
+def save_backup(checkpoint, shared_dir, task_type, task_id):
+    """Every worker saves; only the chief's copy stays, in shared_dir."""
+    directory = mnist_setup.write_path(str(shared_dir), task_type, task_id)
+    path = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1).save()
+    if not mnist_setup.is_chief(task_type, task_id):
+        shutil.rmtree(os.path.dirname(directory))  # workertemp_<id>
+    return path
 
-# %% [markdown]
-# ### Exercise 3: open the chief's backup
-#
-# Restore route A's last backup (`ctl/backup`) into a fresh Keras 3 model in this process, the way `ctl.py` does at
-# start-up. How many epochs were done, at which optimizer step, and do its weights equal those of `model.keras`?
-# The solution is in the next cell (hidden: click to show it).
 
-# %% cellView="form" jupyter={"source_hidden": true}
-# @title Solution to exercise 3
-fresh = mnist_setup.build_model(keras)
-fresh.optimizer.build(fresh.trainable_variables)
-epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
-backup = tf.train.Checkpoint(model=fresh, optimizer=fresh.optimizer, epochs_done=epochs_done)
-backup.restore(tf.train.latest_checkpoint(str(ctl_dir / "backup"))).assert_existing_objects_matched()
-print("epochs done:", int(epochs_done.numpy()), "| optimizer step:", int(fresh.optimizer.iterations.numpy()))
-print("weight arrays identical to model.keras:", roundtrip.assert_identical_weights(fresh, plain))
-assert (int(epochs_done.numpy()), int(fresh.optimizer.iterations.numpy())) == (3, 15)
+def small_model(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+
+
+shared = tmp / "exercise-2"
+saved_model, other = small_model(0), small_model(1)
+for task_id in (1, 0):
+    save_backup(tf.train.Checkpoint(model=saved_model), shared / "backup", "worker", task_id)
+latest = tf.train.latest_checkpoint(str(shared / "backup"))
+tf.train.Checkpoint(model=other).restore(latest).assert_existing_objects_matched()
+shared_files = sorted(p.name for p in shared.iterdir())
+print("shared folder:", shared_files, "| backup files:", sorted(p.name for p in (shared / "backup").iterdir()))
+verify(
+    {
+        "only the chief's backup is left in the shared folder": shared_files == ["backup"],
+        "it restores into another model bit for bit": all(
+            np.array_equal(a, b) for a, b in zip(saved_model.get_weights(), other.get_weights(), strict=True)
+        ),
+    }
+)
 
 # %% [markdown]
 # ## What we verified
 
 # %%
-import shutil
-
+route_a_epochs = [line for line in multiworker.events(ctl_dir / "attempt2-worker0.log") if " done at step " in line]
 os.chdir(notebook_dir)
 shutil.rmtree(tmp)
-assert fit_codes == [3, 3]  # flips when keras-team/keras#20585 is fixed
-assert all(lines[0].startswith("fit failed: ValueError: Attempt to convert a value") for lines in fit_events)
-for curves, code, resumed in (
+curves_and_codes = (
     (ctl_curves, chief_code, ctl_resume_codes),
     (tfk_curves, result.survivor_code, result.resumed_codes),
-):
-    assert code not in (None, 0) and resumed == [0, 0]
-    assert curves["attempt 1"][0][-1] == 7 and curves["attempt 2"][0][0] == 6 and curves["attempt 2"][0][-1] == 15
-assert chief_error == "UnavailableError"
-assert chief_seconds < 60 and result.survivor_seconds < 60 and result.killed_code == -9
-assert ctl_alive == 0 and len(result.alive_after) == 0 and len(group.alive()) == 0
-assert ctl_files == ["backup", "model.keras", "paused-task1", "predictions.npy"]
-assert all(c.max_abs_diff <= c.tolerance for c in [*ctl_close.values(), *tfk_close.values()])
-assert ctl_accuracy > 0.5 and tfk_accuracy > 0.5
-assert isinstance(blocked, errors.WorkerError) and chief_wrote_keras
-assert "chief" not in inspect.getsource(keras.callbacks.BackupAndRestore)
-print("✓ Keras 3 fit under MultiWorkerMirroredStrategy fails on both workers (keras-team/keras#20585)")
-print("✓ routes A (Keras 3 + custom loop) and B (tf_keras fit) both train on 2 worker processes, 64 images per step")
-print("✓ a SIGKILLed worker makes the survivor exit within 60 s; no process is left alive")
-print("✓ the restart resumed at epoch 2 with the step counter continuing at 6, for both routes")
-print("✓ worker 1 saved into workertemp_1 and removed it; the shared folder holds only the chief's files")
-print("✓ the chief's saved models load with no strategy and under MirroredStrategy: identical weights, and the chief's")
-print("  predictions up to float32 rounding; both test accuracies > 0.5 after 15 steps")
-print("✓ the chief alone can write Keras 3's model.keras; a chief-only tf_keras SavedModel save")
-print("  had not returned after 10 s")
-print("✓ Keras 3's BackupAndRestore has no multi-worker logic; the working folder was removed:", not tmp.exists())
+)
+verify(
+    {
+        "Keras 3 fit under MultiWorkerMirroredStrategy fails on both workers (keras-team/keras#20585)": fit_codes
+        == [3, 3]
+        and all(lines[0].startswith("fit failed: ValueError: Attempt to convert a value") for lines in fit_events),
+        "routes A (Keras 3 + custom loop) and B (tf_keras fit) both train on 2 worker processes, 64 images per step": (
+            len(route_a_epochs) == 2
+            and all(line.endswith(": 320 images, 160 on this worker") for line in route_a_epochs)
+        ),
+        "a SIGKILLed worker makes the survivor exit within 60 s (route A: UnavailableError)": chief_error
+        == "UnavailableError"
+        and chief_seconds < 60
+        and result.survivor_seconds < 60
+        and result.killed_code == -9,
+        "no worker process is left alive": ctl_alive == 0 and len(result.alive_after) == 0 and len(group.alive()) == 0,
+        "the restart resumed at epoch 2 with the step counter continuing at 6, for both routes": all(
+            code not in (None, 0)
+            and resumed == [0, 0]
+            and curves["attempt 1"][0][-1] == 7
+            and curves["attempt 2"][0][0] == 6
+            and curves["attempt 2"][0][-1] == 15
+            for curves, code, resumed in curves_and_codes
+        ),
+        "worker 1 saved into workertemp_1 and removed it; the shared folder holds only the chief's files": ctl_files
+        == ["backup", "model.keras", "paused-task1", "predictions.npy"],
+        "the chief's saved models load with no strategy and under MirroredStrategy: identical weights, and the chief's "
+        "predictions up to float32 rounding": all(
+            c.max_abs_diff <= c.tolerance for c in [*ctl_close.values(), *tfk_close.values()]
+        ),
+        "both test accuracies > 0.5 after 15 steps": ctl_accuracy > 0.5 and tfk_accuracy > 0.5,
+        "the chief alone can write Keras 3's model.keras; a chief-only tf_keras SavedModel save had not returned "
+        "after 10 s": isinstance(blocked, errors.WorkerError) and chief_wrote_keras,
+        "Keras 3's BackupAndRestore has no multi-worker logic": "chief"
+        not in inspect.getsource(keras.callbacks.BackupAndRestore),
+        "the working folder was removed": not tmp.exists(),
+    }
+)
 
 
 # %% [markdown]
