@@ -94,11 +94,10 @@ print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 # %% [markdown]
 # ## A crash in the middle of a save
 #
-# A long run saves its model again and again under one name, each save replacing the last good one. What if the process
-# dies *during* a save (the out-of-memory killer, a machine taken away, a power cut)? Keras 3's
-# `model.save("model.keras")` opens the file with `open(path, "wb")`, which passes `O_TRUNC` to the operating system:
-# the flag that empties an existing file at once. Then it writes the new archive. Until its last byte, the disk holds no
-# complete model.
+# Each save under the same name replaces the last good model. What if the process dies *during* a save (the
+# out-of-memory killer, a machine taken away, a power cut)? Keras 3's `model.save("model.keras")` opens the file with
+# `open(path, "wb")`, which passes `O_TRUNC` to the operating system: the flag that empties an existing file at once.
+# Then it writes the new archive. Until its last byte, the disk holds no complete model.
 #
 # Below, a separate process saves a good model, then overwrites it, and the notebook kills it with SIGKILL (no
 # exception handler or `finally` block runs) when the save first changes the folder. The folder, not a clock, picks
