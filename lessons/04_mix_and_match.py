@@ -14,8 +14,7 @@
 #
 # **What you'll learn**
 #
-# - what each saver writes (`.keras` zip, legacy `.h5`, SavedModel directory with or without Keras metadata, `.weights.h5`)
-# - which of the five loaders reads each and gives the same predictions
+# - what six savers write, and which of five loaders reads each with the same predictions
 # - what `.keras`, `.h5` and `load_weights` give back of the optimizer
 # - how to call a SavedModel loaded inside a strategy scope
 # - which save and load calls fit which goal ("Which API when")
@@ -59,7 +58,7 @@ warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 # %% [markdown]
 # ### Two replicas on one CPU
 #
-# As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts, so `MirroredStrategy` has 2 replicas.
+# As in notebook 01: split the CPU into 2 logical devices before TensorFlow starts, so `MirroredStrategy` has 2 [replicas](../README.md#glossary).
 
 # %%
 import tensorflow as tf
@@ -85,6 +84,7 @@ import tf_keras
 from packaging.version import Version
 
 from helpers import data, mnist_prep, models, roundtrip
+from helpers.claims import verify
 
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
 print(
@@ -105,11 +105,11 @@ print("replicas in sync:", strategy.num_replicas_in_sync)
 # ## Two models and a fixed batch
 #
 # The tutorial's CNN, created in `strategy.scope()` by `helpers.models.get_model` with Keras 3 and with Keras 2
-# (`tf_keras`), each trained 20 steps to have weights *and* Adam moments.
+# (`tf_keras`), each trained 20 steps to have weights *and* Adam moments (the optimizer's running averages of each gradient).
 #
 # Every load is judged on one **fixed batch** of 16 test images: a loader *works* if its model predicts the original's
-# logits **up to float32 rounding** (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest logit; a loaded
-# SavedModel runs another graph, often split over the 2 replicas, which adds in another order).
+# logits **up to float32 rounding** (`roundtrip.assert_close`, max abs diff ≤ 1e-5 × the largest logit: a loaded
+# SavedModel runs another graph, which adds in another order).
 
 # %%
 train_dataset, eval_dataset = data.get_data(strategy, repeat=True)
@@ -126,7 +126,13 @@ tfk_model = models.get_model(strategy, keras=tf_keras)  # Keras 2 (tf_keras)
 # verbose=0: tf_keras' epoch line would show its timings in another layout; we print the loss instead
 tfk_loss = tfk_model.fit(train_dataset, epochs=1, steps_per_epoch=20, verbose=0).history["loss"][-1]
 print("tf_keras model: loss after 20 steps", roundtrip.approx(tfk_loss, 2))
-assert history.history["loss"][-1] < np.log(10) and tfk_loss < np.log(10)  # both learned: a guess scores ln 10 ≈ 2.30
+k3_loss = history.history["loss"][-1]
+verify(
+    {
+        "both models learned: their loss is below a uniform guess's, ln 10 ≈ 2.30": k3_loss < np.log(10)
+        and tfk_loss < np.log(10)
+    }
+)
 
 reference = {"keras": k3_model.predict(x, verbose=0), "tf_keras": tfk_model.predict(x, verbose=0)}
 print({name: logits.shape for name, logits in reference.items()})
@@ -136,7 +142,7 @@ print({name: logits.shape for name, logits in reference.items()})
 #
 # Only `tf_keras`'s SavedModel carries `keras_metadata.pb`, the description `tf_keras` needs to rebuild a Keras model;
 # `model.export` and `tf.saved_model.save` of a Keras 3 model write a plain SavedModel (graph + variables). Saving to
-# `.h5` logs a warning through `absl`; we print its gist.
+# `.h5` logs a warning through `absl` (a logging library); we print its gist.
 
 
 # %%
@@ -184,16 +190,15 @@ print("model.save('model.h5') logs:", re.search(r"This file format is considered
 # %% [markdown]
 # ## Five loaders, each ending in predictions
 #
-# Every loader **loads inside `strategy.scope()`** (the restored variables are mirrored on both replicas), then predicts
+# Every loader **loads inside `strategy.scope()`** (the restored variables are [mirrored](../README.md#glossary) on both replicas), then predicts
 # the fixed batch *through the strategy*, as the seed tutorial does:
 #
 # - `keras.models.load_model(path)` and `tf_keras.models.load_model(path)`: `model.predict(x)`
-# - `tf.saved_model.load(path)`: the `serving_default` signature via `strategy.run` on a distributed batch
+# - `tf.saved_model.load(path)`: the `serving_default` [signature](../README.md#glossary) via `strategy.run` on a distributed batch
 # - `keras.layers.TFSMLayer(path, call_endpoint="serving_default")` in a Keras 3 `Sequential`, and
 #   `hub.KerasLayer(path)` (defaults) in a `tf_keras` `Sequential`: `model.predict(x)`
 #
-# A weights file has no architecture: for it the two Keras loaders build the model with that Keras (`models.get_model`),
-# build its optimizer (why: below), and call `load_weights(path)`; the others get the path.
+# For a weights file, the two Keras loaders first build the model and its optimizer (why: below), then `load_weights`.
 
 # %%
 WEIGHTS = artifacts["keras .save_weights"]
@@ -310,12 +315,12 @@ for (loader_name, message), savers in legend.items():
 # - **`tf.saved_model.load` and `keras.layers.TFSMLayer`** read every SavedModel here, whoever wrote it; a file is not
 #   a SavedModel directory (`OSError`).
 # - **`tf_keras.models.load_model`** rebuilds a Keras model only from its own SavedModel (with `keras_metadata.pb`);
-#   from a Keras 3 SavedModel it returns a bare `_UserObject` with no `predict`. It cannot read Keras 3's `.keras` or
+#   from a Keras 3 SavedModel it returns a bare [`_UserObject`](../README.md#glossary) with no `predict`. It cannot read Keras 3's `.keras` or
 #   `.h5` (Keras 3 writes `batch_shape`), but loads a Keras 3 `.weights.h5` into the same architecture, skipping the
 #   Adam state ("Going deeper").
 # - **`hub.KerasLayer`** with its defaults calls the SavedModel's `__call__`, which only the `tf_keras` SavedModel has
-#   (`callable: True` below); for Keras 3 SavedModels it asks for a signature name. [Notebook 03](03_tf_saved_model.ipynb)
-#   runs it on a Keras 3 SavedModel (inference only) and fine-tunes with `TFSMLayer` instead.
+#   (`callable: True` below); for Keras 3 SavedModels it asks for a signature name ([notebook 03](03_tf_saved_model.ipynb)
+#   passes one).
 #
 # ## What comes back of the optimizer
 #
@@ -363,13 +368,13 @@ for name, restored in {".keras": from_keras, ".h5": from_h5}.items():
     print(f"optimizer variables: {len(restored.optimizer.variables)} of {len(k3_model.optimizer.variables)}")
 keras_state = roundtrip.assert_same_optimizer_state(k3_model, from_keras)
 print(".keras optimizer state bitwise identical:", keras_state, "variables")
+h5_fit_error = None
 try:
     from_h5.fit(tf.data.Dataset.from_tensors((x, np.zeros(16, "int64"))), verbose=0)  # one step on the fixed batch
 except ValueError as err:
     h5_fit_error = re.sub(r"<Variable [^>]*>", "<Variable …>", str(err))
     print(textwrap.fill(f".h5, then fit: {type(err).__name__}: {h5_fit_error}", 110, subsequent_indent="    "))
-else:
-    raise AssertionError("expected fit to fail on the model loaded from .h5")
+verify({"fit fails on the model loaded from .h5 (ValueError)": h5_fit_error is not None})
 
 with strategy.scope():
     mse_model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])
@@ -395,8 +400,7 @@ print(f"compile=False in the scope: weights bitwise {mse_weights} arrays; compil
 # ## The seed's mix, done both ways
 #
 # The seed tutorial loads a saved Keras model with `tf.saved_model.load` *inside* a new `MirroredStrategy`
-# scope and calls its serving signature. A Keras 3 SavedModel comes from `model.export` (`model.save` writes a `.keras`
-# zip).
+# scope and calls its serving signature. A Keras 3 SavedModel comes from `model.export`.
 #
 # ### Keras 3: `model.export` → `tf.saved_model.load` in the scope
 #
@@ -431,26 +435,34 @@ print("vs the original model:", k3_seed)
 
 # %% [markdown]
 # Outside the scope it can also be called directly on the whole batch; *inside*, a direct call fails with an error about
-# cross-replica and in-replica contexts: there, go through `strategy.run`.
+# [cross-replica and in-replica contexts](../README.md#glossary): there, go through `strategy.run`.
 
 # %%
 k3_direct = roundtrip.assert_close(reference["keras"], inference_func(x), what="logits")
 print("direct call outside the scope:", k3_direct)
 
+in_scope_error = None
 try:
     with another_strategy.scope():
         inference_func(x)
 except tf.errors.InvalidArgumentError as err:
-    in_scope_error = str(err)
-    print(type(err).__name__, "| cross-replica graph in an in-replica context:", "in-replica context" in in_scope_error)
-else:
-    raise AssertionError("expected the direct call inside the scope to fail")
+    in_scope_error = err
+print(type(in_scope_error).__name__)
+verify(
+    {
+        "called directly inside the scope, the signature fails (InvalidArgumentError)": isinstance(
+            in_scope_error, tf.errors.InvalidArgumentError
+        ),
+        "its message: a cross-replica graph run in an in-replica context": "cross-replica context in an in-replica context"
+        in str(in_scope_error),
+    }
+)
 
 # %% [markdown]
 # ### Keras 2: `tf_keras` `model.save(dir)` → `tf.saved_model.load` in the scope
 #
-# The same steps on the `tf_keras` SavedModel. It restores a callable object, but the seed uses the signature,
-# whose output is named after the last layer.
+# The same steps on the `tf_keras` SavedModel. It is callable, but the seed uses the signature, whose output is named
+# after the last layer.
 
 # %%
 with another_strategy.scope():
@@ -475,7 +487,7 @@ print("vs the original tf_keras model:", tfk_seed)
 # `keras.models.load_model` reads `.keras` and legacy `.h5` files, `load_weights` weights files; every SavedModel,
 # whoever wrote it, loads with `tf.saved_model.load` or `keras.layers.TFSMLayer`. The optimizer comes back whole from
 # `.keras`, from `.weights.h5` after `model.optimizer.build`, and from TF checkpoints (08); from a Keras 3 `.h5` only
-# its step count. `model.export` is the smallest and has no optimizer (08); 09 adds crashes mid-save and preemption.
+# its step count. `model.export` is the smallest and has no optimizer (08); 09–11 add crashes mid-save, preemption and big models.
 # Guides: [SavedModel](https://www.tensorflow.org/guide/saved_model),
 # [Keras serialization and saving](https://keras.io/guides/serialization_and_saving/),
 # [tf.function and ConcreteFunctions](https://www.tensorflow.org/guide/function).
@@ -486,15 +498,14 @@ print("vs the original tf_keras model:", tfk_seed)
 # | **read a legacy `.h5`** | prefer `.keras`; `model.save("model.h5")` logs a legacy-format warning | `keras.models.load_model("model.h5", compile=False)`, then `compile`: weights bitwise, a fresh optimizer (loaded compiled: no Adam moments and `fit` fails; a `loss="mse"` config does not load) | load and compile inside the `strategy.scope()` you will train under | [04](04_mix_and_match.ipynb) (`tf_keras` cannot read it) |
 # | **serve without Keras** | `model.export(dir)` | `tf.saved_model.load(dir).signatures["serving_default"]`, a ConcreteFunction | outside a scope, call it directly; loaded inside `strategy.scope()`, call it through `strategy.run` (a direct call there fails) | [03](03_tf_saved_model.ipynb), this notebook (the seed's mix), [08](08_save_load_cost.ipynb) (smallest file) |
 # | **fine-tune inside another model** | Keras 3: `model.export(dir)`; Keras 2: `tf.saved_model.save(tf_keras_model, dir)` | Keras 3: `keras.layers.TFSMLayer(dir, call_endpoint="serving_default", trainable=True)`; Keras 2: `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)` in a `tf_keras` model (a Keras 3 SavedModel there: `Expected a string`) | inside `strategy.scope()` (`TFSMLayer` training fails without a strategy); load the SavedModel for `hub.KerasLayer` there too | [03](03_tf_saved_model.ipynb) (when each way works) |
-# | **back up during multi-worker training** | `tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=optimizer), dir, max_to_keep=1).save()` on every worker: the chief into the shared dir, the others into temporary dirs; or `tf_keras` `fit` with `tf_keras.callbacks.BackupAndRestore(shared_dir)` (Keras 3 `fit` does not work multi-worker yet: [keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585)) | `checkpoint.restore(tf.train.latest_checkpoint(shared_dir))`; `BackupAndRestore` restores when `fit` starts again | model, optimizer and checkpoint created inside `MultiWorkerMirroredStrategy().scope()` | [07](07_multi_worker.ipynb) (a worker killed, training resumed), [08](08_save_load_cost.ipynb) (optimizer restored, also when built after `restore`; a faster save than any SavedModel writer up to a few million parameters; at 5·10⁷ the order changed between runs, [09](09_checkpointing_at_scale.ipynb)) |
-# | **during long training runs** (crashes, preemption, big models) | `helpers.atomic_save.save_atomically(model.save, "model.keras")` (temporary name, `fsync`, atomic rename: `model.save`, `save_weights`, `ModelCheckpoint` and Keras 3 `BackupAndRestore` write in place and lost the last good model when killed mid-save); or `tf.train.CheckpointManager(checkpoint, dir, max_to_keep=k).save()` (a new name each time); multi-worker: `tf.distribute.experimental.PreemptionCheckpointHandler(resolver, checkpoint, dir).run(step)` every step: it saves at the next step after a SIGTERM | `keras.models.load_model("model.keras")`; `checkpoint.restore(manager.latest_checkpoint)`; the handler restores in its constructor | model, optimizer and checkpoint created inside the strategy's scope | [09](09_checkpointing_at_scale.ipynb) (kills mid-save: the in-place writers lost the last good model in 19 of 20 kills, TensorFlow's own writers in 1–2 of 35, a narrow window at the end of the save; preemption, 0 steps redone; save and load speed up to 5·10⁷ parameters; asynchronous checkpoints through one reused `Checkpoint`, which still stall training on 2 cores) |
+# | **back up during multi-worker training** | `tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=optimizer), dir, max_to_keep=1).save()` on every worker: the chief (worker 0) into the shared dir, the others into temporary dirs; or `tf_keras` `fit` with `tf_keras.callbacks.BackupAndRestore(shared_dir)` (Keras 3 `fit` does not work multi-worker yet: [keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585)) | `checkpoint.restore(tf.train.latest_checkpoint(shared_dir))`; `BackupAndRestore` restores when `fit` starts again | model, optimizer and checkpoint created inside `MultiWorkerMirroredStrategy().scope()` | [07](07_multi_worker.ipynb) (a worker killed, training resumed), [08](08_save_load_cost.ipynb) (optimizer restored, also when built after `restore`; a faster save than any SavedModel writer up to a few million parameters; at 5·10⁷ the order changed between runs, [11](11_checkpoint_cost_at_scale.ipynb)) |
+# | **during long training runs** (crashes, preemption, big models) | `helpers.atomic_save.save_atomically(model.save, "model.keras")` (temporary name, `fsync` to force it onto the disk, atomic rename: `model.save`, `save_weights`, `ModelCheckpoint` and Keras 3 `BackupAndRestore` write in place and lost the last good model when killed mid-save); or `tf.train.CheckpointManager(checkpoint, dir, max_to_keep=k).save()` (a new name each time); multi-worker: `tf.distribute.experimental.PreemptionCheckpointHandler(resolver, checkpoint, dir).run(step)` every step: it saves at the next step after a SIGTERM | `keras.models.load_model("model.keras")`; `checkpoint.restore(manager.latest_checkpoint)`; the handler restores in its constructor | model, optimizer and checkpoint created inside the strategy's scope | [09](09_crash_safe_saves.ipynb) (kills mid-save: the in-place writers lost the last good model in 19 of 20 kills, TensorFlow's own writers in 1–2 of 35, a narrow window at the end of the save), [10](10_preemption.ipynb) (preemption, 0 steps redone), [11](11_checkpoint_cost_at_scale.ipynb) (save and load speed up to 5·10⁷ parameters; asynchronous checkpoints through one reused `Checkpoint`, which still stall training on 2 cores) |
 # | **load on a remote host** (variables on another TF worker) | `tf.saved_model.save(model, path, options=tf.saved_model.SaveOptions(experimental_io_device="/job:localhost"))` | `tf.saved_model.load(path, options=tf.saved_model.LoadOptions(experimental_io_device="/job:localhost"))` | inside the scope of the strategy whose devices are on the remote worker | [05](05_local_io_device.ipynb) (a path the worker reaches too, e.g. on a shared disk or `gs://`, needs no I/O device; nor does a `.keras` file; `model.export` ignores `options`) |
 
 # %% [markdown] jp-MarkdownHeadingCollapsed=true
 # ## Going deeper: the warning behind one `ok`
 #
-# `tf_keras` loading Keras 3's `.weights.h5`, an `ok` in the matrix, logs a warning through `absl` that the matrix cell
-# silenced. Loaded again, log collected:
+# `tf_keras` loading Keras 3's `.weights.h5`, an `ok` in the matrix, logs a warning that the matrix cell silenced:
 
 # %%
 with absl_warnings_caught() as records, strategy.scope():
@@ -508,39 +519,78 @@ print(*absl_warnings, sep="\n")
 #
 # ## Exercises
 #
-# ### Exercise 1: one replica instead of two
+# ### Exercise 1: from Keras 2 to Keras 3
 #
-# Load the `.keras` artifact inside `tf.distribute.MirroredStrategy(replica_devices[:1])`
-# and predict: are the weights bitwise identical to `k3_model`'s? Are the predictions equal up to float32 rounding? The solution is in the next cell (hidden: click to show it).
+# Move `tfk_model`'s trained weights, through a file, into a Keras 3 model created under `strategy` (no Keras 3 loader
+# revives the `tf_keras` SavedModel), and save that model as `.keras`. Check its weights (bitwise) and its logits on
+# the fixed batch against `reference["tf_keras"]`. Does Adam's state come along? The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 1
-one_replica = tf.distribute.MirroredStrategy(replica_devices[:1])
-with one_replica.scope():
-    one_replica_model = keras.models.load_model(artifacts["keras .save(.keras)"])
-print("replicas:", one_replica.num_replicas_in_sync)
-one_replica_weights = roundtrip.assert_identical_weights(k3_model, one_replica_model)
-print("weights bitwise identical:", one_replica_weights, "arrays")
-one_replica_close = roundtrip.assert_close(reference["keras"], one_replica_model.predict(x, verbose=0))
-print("predictions:", one_replica_close)
-assert one_replica_weights == 6  # the file holds one copy of each variable, whatever the replica count
+tfk_model.save_weights(str(tmp / "tf_keras_weights.h5"))  # tf_keras writes the weights as HDF5
+with strategy.scope():
+    migrated = models.get_model(keras=keras)  # the same architecture, in Keras 3
+    migrated.load_weights(tmp / "tf_keras_weights.h5")  # Keras 3 reads that legacy layout
+migrated.save(tmp / "migrated.keras")
+migrated_weights = roundtrip.assert_identical_weights(tfk_model, migrated)
+migrated_close = roundtrip.assert_close(reference["tf_keras"], migrated.predict(x, verbose=0), what="logits")
+migrated_steps = int(migrated.optimizer.iterations.numpy())
+print(
+    f"weights bitwise: {migrated_weights} arrays | logits vs tf_keras: {migrated_close} | Adam steps: {migrated_steps}"
+)
+verify(
+    {
+        "tf_keras' HDF5 weights load bitwise into the Keras 3 model under the strategy": migrated_weights == 6,
+        "it predicts what the tf_keras model did, up to float32 rounding": migrated_close.max_abs_diff
+        <= migrated_close.tolerance,
+        "Adam's state does not come along (step count 0)": migrated_steps == 0,
+    }
+)
 
 # %% [markdown]
-# ### Exercise 2: what `tf_keras` gives back for a Keras 3 SavedModel
+# ### Exercise 2: one loader for every artifact
 #
-# Load the Keras 3 export with `tf_keras.models.load_model` outside any scope (the matrix says `AttributeError`: no
-# `predict`). What is its type? Does its `serving_default` signature still predict the fixed batch? The solution is in the next cell (hidden: click to show it).
+# Write `load_any(path)`: called inside `strategy.scope()`, it picks a loader from what is at `path` (the file name, or
+# what the directory holds) and returns a function from a batch to logits. Run it on all six `artifacts` and compare
+# each result with the original model's logits (`reference`). The solution is in the next cell (hidden: click to show
+# it).
+
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 2
-user_object = tf_keras.models.load_model(str(artifacts["keras .export(dir)"]))
-print("type:", type(user_object).__name__, "| has predict:", hasattr(user_object, "predict"))
-print("signatures:", list(user_object.signatures))
-user_object_close = roundtrip.assert_close(
-    reference["keras"], user_object.signatures["serving_default"](x)["output_0"], what="logits"
+def load_any(path):
+    """Load what a saver wrote at `path` (inside a strategy scope); return a function batch -> logits."""
+    if path.is_dir() and (path / "keras_metadata.pb").exists():  # tf_keras' own SavedModel: a Keras model again
+        model = tf_keras.models.load_model(str(path))
+    elif path.is_dir():  # any other SavedModel: its serving signature
+        layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+        return lambda batch: one_output(layer(batch))
+    elif path.name.endswith(".weights.h5"):  # weights only: build the architecture and its optimizer first
+        model = models.get_model(keras=keras)
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+    else:  # .keras or legacy .h5
+        model = keras.models.load_model(path)
+    return lambda batch: model(batch)
+
+
+any_closeness = {}
+for saver, path in artifacts.items():
+    with strategy.scope():
+        predict = load_any(path)
+    any_closeness[saver] = roundtrip.assert_close(
+        reference["tf_keras" if saver.startswith("tf_keras") else "keras"], predict(x)
+    )
+    print(f"{saver:22} {any_closeness[saver]}")
+verify(
+    {
+        "load_any reads all six artifacts, each predicting the original's logits up to float32 rounding": len(
+            any_closeness
+        )
+        == 6
+        and all(c.max_abs_diff <= c.tolerance for c in any_closeness.values()),
+    }
 )
-print("serving_default vs the Keras model:", user_object_close)
-assert not hasattr(user_object, "predict")  # a plain SavedModel object, like the one tf.saved_model.load returns
 
 # %% [markdown]
 # ## What we verified
@@ -555,52 +605,67 @@ EXPECTED = {  # (saver, loader) → result, row by row as printed above
     "tf_keras .save(dir)": ["ValueError", "ok", "ok", "ok", "ok"],
     "keras .save_weights": ["ok", "OSError", "OSError", "ok", "ValueError"],
 }
-assert {saver: [matrix[saver, name] for name in loaders] for saver in artifacts} == EXPECTED
-assert "_UserObject" in str(errors["keras .export(dir)", "tf_keras load_model"])
 refusal = str(errors["keras .export(dir)", "keras load_model"])
-if Version(keras.version()) >= Version("3.15"):
-    assert "only supports V3 `.keras` files, legacy H5 format files" in refusal
-else:  # Keras 3.13
-    assert "only supports V3 `.keras` files and legacy H5 format files" in refusal
-assert "TFSMLayer" in refusal
-assert "Signature name has to be specified" in str(errors["keras .export(dir)", "hub.KerasLayer"])
-assert "batch_shape" in str(errors["keras .save(.h5)", "tf_keras load_model"])
-assert "This file format is considered legacy" in h5_warning
-# load_weights restores Adam's state only into a built optimizer
-assert unbuilt_warnings == [
-    "Skipping variable loading for optimizer '<name>', because it has 2 variables whereas the saved optimizer has 14 variables."
-]
-assert int(unbuilt.optimizer.iterations.numpy()) == 0 and not built_warnings
-assert optimizer_state == keras_state == 14 and int(built.optimizer.iterations.numpy()) == 20
-# a Keras 3 .h5: weights and step count, not Adam's moments; fit fails; loss="mse" does not load; compile=False does
-assert roundtrip.assert_identical_weights(k3_model, from_h5) == 6 and int(from_h5.optimizer.iterations.numpy()) == 20
-assert len(from_h5.optimizer.variables) == 2
-assert "This optimizer can only be called for the variables it was originally built with" in h5_fit_error
-assert list(mse_errors.values()) == 2 * [
-    "ValueError: Could not deserialize 'keras.metrics.mse' because it is not a KerasSaveable subclass"
-]
-assert mse_weights == 2 and mse_steps == 1
-assert absl_warnings == [
-    "Skipping variable loading for optimizer 'Adam', because it has 13 variables whereas the saved optimizer has 14 variables."
-]
-assert isinstance(inference_func, tf.types.experimental.ConcreteFunction)
-assert k3_weights == tfk_weights == 6  # the seed's mix restored every weight bitwise ...
-assert all(c.max_abs_diff <= c.tolerance for c in [k3_seed, k3_direct, tfk_seed])  # ... predictions up to rounding
-assert "cross-replica context in an in-replica context" in in_scope_error
-assert one_replica_close.max_abs_diff <= one_replica_close.tolerance
-assert type(user_object).__name__ == "_UserObject"
-assert not tmp.exists()
-print("✓ each saver's own loader works: .keras → keras.load_model, tf_keras SavedModel → tf_keras.load_model")
-print("✓ tf.saved_model.load and TFSMLayer read every SavedModel (Keras 3 export, tf.saved_model.save, tf_keras)")
-print("✓ Keras 3 load_model reads .keras and .h5, refuses SavedModels (pointing at TFSMLayer); tf_keras can't revive")
-print("  Keras 3 ones; hub.KerasLayer with its defaults reads only the tf_keras SavedModel")
-print("✓ Keras 3 .weights.h5 loads into the same architecture in Keras 3 and in tf_keras (which skips the Adam state)")
-print("✓ load_weights restores Adam's state bitwise only after optimizer.build; unbuilt: a warning, iterations 0")
-print("✓ Keras 3 .h5: weights bitwise and iterations, no Adam moments, fit fails; loss='mse' does not load;")
-print("  compile=False + compile gives a model that trains")
-print("✓ seed's mix: export / tf_keras save → tf.saved_model.load in a MirroredStrategy scope → strategy.run:")
-print("  weights bitwise identical, predictions equal up to float32 rounding; signatures are ConcreteFunctions")
-print("✓ a loaded signature called directly inside the scope fails; outside the scope it works")
+supported = (  # the wording of the refusal depends on the Keras version
+    "only supports V3 `.keras` files, legacy H5 format files"
+    if Version(keras.version()) >= Version("3.15")
+    else "only supports V3 `.keras` files and legacy H5 format files"  # Keras 3.13
+)
+unbuilt_warning = "Skipping variable loading for optimizer '<name>', because it has 2 variables whereas the saved optimizer has 14 variables."
+tf_keras_warning = "Skipping variable loading for optimizer 'Adam', because it has 13 variables whereas the saved optimizer has 14 variables."
+mse_error = "ValueError: Could not deserialize 'keras.metrics.mse' because it is not a KerasSaveable subclass"
+seed_mix = [k3_seed, k3_direct, tfk_seed]
+verify(
+    {
+        "the 30 saver × loader pairs gave the matrix printed above": {
+            saver: [matrix[saver, name] for name in loaders] for saver in artifacts
+        }
+        == EXPECTED,
+        "tf.saved_model.load and TFSMLayer read every SavedModel (Keras 3 export, tf.saved_model.save, tf_keras)": all(
+            matrix[saver, name] == "ok"
+            for saver in ["keras .export(dir)", "tf.saved_model.save", "tf_keras .save(dir)"]
+            for name in ["tf.saved_model.load", "keras TFSMLayer"]
+        ),
+        "Keras 3 load_model refuses SavedModels, pointing at TFSMLayer": supported in refusal
+        and "TFSMLayer" in refusal,
+        "tf_keras gives a Keras 3 SavedModel back as a bare _UserObject": "_UserObject"
+        in str(errors["keras .export(dir)", "tf_keras load_model"]),
+        "hub.KerasLayer with its defaults asks a Keras 3 SavedModel for a signature name": "Signature name has to be specified"
+        in str(errors["keras .export(dir)", "hub.KerasLayer"]),
+        "tf_keras cannot read Keras 3's .h5 (batch_shape)": "batch_shape"
+        in str(errors["keras .save(.h5)", "tf_keras load_model"]),
+        "model.save('model.h5') logs a legacy-format warning": "This file format is considered legacy" in h5_warning,
+        "load_weights into an unbuilt Adam: one warning, step count 0": unbuilt_warnings == [unbuilt_warning]
+        and int(unbuilt.optimizer.iterations.numpy()) == 0,
+        "after optimizer.build: no warning, Adam's 14 variables bitwise, step count 20": not built_warnings
+        and optimizer_state == 14
+        and int(built.optimizer.iterations.numpy()) == 20,
+        "a .keras file gives Adam's state back bitwise": keras_state == 14,
+        "a Keras 3 .h5 gives the weights bitwise and the step count, not Adam's moments": roundtrip.assert_identical_weights(
+            k3_model, from_h5
+        )
+        == 6
+        and int(from_h5.optimizer.iterations.numpy()) == 20
+        and len(from_h5.optimizer.variables) == 2,
+        "fit on that model fails": "This optimizer can only be called for the variables it was originally built with"
+        in h5_fit_error,
+        "an .h5 compiled with loss='mse' does not load, even with safe_mode=False": list(mse_errors.values())
+        == 2 * [mse_error],
+        "loaded with compile=False and compiled again, it trains": mse_weights == 2 and mse_steps == 1,
+        "tf_keras loads Keras 3's .weights.h5 but skips its Adam state (13 vs 14 variables)": absl_warnings
+        == [tf_keras_warning],
+        "the seed's mix: a loaded signature is a ConcreteFunction": isinstance(
+            inference_func, tf.types.experimental.ConcreteFunction
+        ),
+        "the seed's mix restored every weight bitwise, for Keras 3 and tf_keras": k3_weights == tfk_weights == 6,
+        "and predicted the original's logits up to float32 rounding (strategy.run, and a direct call outside the scope)": all(
+            c.max_abs_diff <= c.tolerance for c in seed_mix
+        ),
+        "a loaded signature called directly inside the scope fails": "cross-replica context in an in-replica context"
+        in str(in_scope_error),
+        "the temporary artifacts are gone": not tmp.exists(),
+    }
+)
 
 
 # %% [markdown]
