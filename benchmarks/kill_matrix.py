@@ -45,7 +45,6 @@ import re
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -53,7 +52,7 @@ from pathlib import Path
 
 from helpers.atomic_save import save_atomically
 from helpers.errors import WorkerError
-from helpers.processes import ProcessGroup, read_log
+from helpers.processes import ProcessGroup, read_log, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_GOOD, SEED_NEW = 1, 2
@@ -196,14 +195,6 @@ def _set_seeded(model, seed: int) -> None:
     model.set_weights(seeded_weights([tuple(w.shape) for w in model.weights], seed))
 
 
-def _wait_for(path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path.name} did not appear within {timeout:g} s")
-        time.sleep(POLL_S)
-
-
 def _safe_callbacks(keras):
     """The two callbacks of safe mode (defined here because they need Keras)."""
 
@@ -270,7 +261,7 @@ def writer(fmt: str, mode: str, run_dir: Path, hidden: int, timeout: float) -> N
         save()
         _set_seeded(model, SEED_NEW)
         (control / "ready").touch()
-        _wait_for(control / "go", timeout)
+        wait_until((control / "go").exists, timeout, what="the go signal", interval=POLL_S)
         save()
         (control / "done").touch()
         return
@@ -283,7 +274,7 @@ def writer(fmt: str, mode: str, run_dir: Path, hidden: int, timeout: float) -> N
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 0:
                 (control / "ready").touch()
-                _wait_for(control / "go", timeout)
+                wait_until((control / "go").exists, timeout, what="the go signal", interval=POLL_S)
             else:
                 (control / "done").touch()
                 sys.stdout.flush()
@@ -449,16 +440,6 @@ def _child_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "benchmarks.kill_matrix", "--child", *args]
 
 
-def _wait_ready(proc: subprocess.Popen, path: Path, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            raise WorkerError(f"the writer exited (code {proc.returncode}) before it was ready:\n{read_log(log, 15)}")
-        if time.monotonic() > deadline:
-            raise WorkerError(f"the writer was not ready within {timeout:g} s:\n{read_log(log, 15)}")
-        time.sleep(0.01)
-
-
 def write_run(run: Run, hidden: int, delay_s: float | None, timeout: float = 300.0) -> Run:
     """Start a writer, let it overwrite its GOOD artifact, kill it ``delay_s`` after the first change (``None``:
     let it finish and measure the save). Fills in ``run`` and returns it."""
@@ -471,14 +452,18 @@ def write_run(run: Run, hidden: int, delay_s: float | None, timeout: float = 300
     args = ["writer", run.format, run.mode, os.fspath(run.dir), str(hidden), str(timeout)]
     with ProcessGroup(grace=2) as group:
         proc = group.start(_child_cmd(*args), log=log, cwd=ROOT, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
-        _wait_ready(proc, control / "ready", log, timeout)
+        wait_until((control / "ready").exists, timeout, what="the writer to be ready", procs=[proc], log=log)
         before = tree_state(artifacts)
         (control / "go").touch()
-        deadline = time.monotonic() + timeout
-        while (after := tree_state(artifacts)) == before:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise WorkerError(f"the writer's save changed nothing under {artifacts}:\n{read_log(log, 15)}")
-            time.sleep(POLL_S)
+        after = before
+
+        def changed() -> bool:
+            nonlocal after
+            after = tree_state(artifacts)
+            return after != before
+
+        what = f"the writer's save to change something under {artifacts}"
+        wait_until(changed, timeout, what=what, procs=[proc], log=log, interval=POLL_S)
         t0 = time.monotonic()
         if delay_s is not None:
             while time.monotonic() < t0 + delay_s and proc.poll() is None:
@@ -487,10 +472,8 @@ def write_run(run: Run, hidden: int, delay_s: float | None, timeout: float = 300
             run.kill_after_ms = round(1000 * (time.monotonic() - t0), 1)
             run.save_finished_before_kill = (control / "done").exists()
         else:
-            while not (control / "done").exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise WorkerError(f"the writer did not finish its save:\n{read_log(log, 15)}")
-                time.sleep(POLL_S)
+            done = (control / "done").exists
+            wait_until(done, timeout, what="the writer to finish its save", procs=[proc], log=log, interval=POLL_S)
             run.save_seconds = time.monotonic() - t0
         (code,) = group.wait(60, [proc])
         if delay_s is None and code != 0:

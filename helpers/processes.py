@@ -7,6 +7,9 @@ waits.  Nothing a notebook starts outlives the cell that started it.
 
 :func:`run_python` runs a snippet of Python in a fresh interpreter that way and returns its
 exit code and what it printed (the "load it in a new process" checks of lesson 06).
+
+:func:`wait_until` is the one bounded wait: poll a condition until it holds, failing at once if a process it
+depends on exits, and after a timeout otherwise.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["free_ports", "ProcessGroup", "read_log", "PythonRun", "run_python"]
+from helpers.errors import WorkerError
+
+__all__ = ["free_ports", "ProcessGroup", "read_log", "wait_until", "PythonRun", "run_python"]
 
 
 def free_ports(n: int) -> list[int]:
@@ -157,6 +162,52 @@ def read_log(path: str | os.PathLike, lines: int | None = None) -> str:
     return "\n".join(text.splitlines()[-lines:]) if lines else text
 
 
+def _positive_seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def wait_until(
+    condition: Callable[[], object],
+    timeout: float,
+    *,
+    what: str,
+    procs: Iterable[subprocess.Popen] = (),
+    log: str | os.PathLike | None = None,
+    interval: float = 0.05,
+) -> float:
+    """Call ``condition()`` every ``interval`` seconds until it returns something true; return the seconds waited.
+
+    ``what`` names the awaited event for the error message ("the writer to be ready"). If one of ``procs`` exits
+    before the condition holds, fail at once; ``log`` (that process's log file) adds its last lines to the message.
+
+    Raises:
+        ValueError: ``timeout`` or ``interval`` is not a positive number; TypeError: ``condition`` is not callable.
+        WorkerError: a process in ``procs`` exited first, or ``timeout`` seconds passed.
+    """
+    if not callable(condition):
+        raise TypeError(f"condition must be a callable, got {type(condition).__name__}")
+    timeout, interval = _positive_seconds(timeout, "timeout"), _positive_seconds(interval, "interval")
+    procs = list(procs)
+    start = time.monotonic()
+    deadline = start + timeout
+    while not condition():
+        exited = next((p for p in procs if p.poll() is not None), None)
+        if exited is not None:
+            problem = f"the process exited with code {exited.returncode} while waiting for {what}"
+        elif time.monotonic() >= deadline:
+            problem = f"timed out after {timeout:g} s waiting for {what}"
+        else:
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            continue
+        if log is not None:
+            tail = read_log(log, 20).strip() if Path(log).exists() else ""
+            problem += f"; last lines of its log:\n{tail or '(empty)'}"
+        raise WorkerError(problem)
+    return time.monotonic() - start
+
+
 @dataclass(frozen=True)
 class PythonRun:
     """What a :func:`run_python` process did: its exit code and its two output streams."""
@@ -183,8 +234,7 @@ def run_python(
     """
     if not isinstance(source, str) or not source.strip():
         raise ValueError("source must be a non-empty string of Python code")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    _positive_seconds(timeout, "timeout")
     with tempfile.TemporaryDirectory(prefix="run-python-") as logs, ProcessGroup() as group:
         out, err = Path(logs) / "stdout.log", Path(logs) / "stderr.log"
         group.python(["-c", textwrap.dedent(source), *args], env=env, log=out, err_log=err, cwd=cwd)

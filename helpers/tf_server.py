@@ -17,7 +17,7 @@ serve the job ``worker`` (task 0) there.  The process is always stopped: by
 and, should the parent die without cleaning up, by a watcher thread that the launcher
 (``python -m helpers.tf_server run --parent-pid PID program.py ...``) adds around the
 program, which ends the process once its parent is gone.  A server that dies or never
-listens raises :class:`helpers.errors.WorkerError` (or ``TimeoutError``).
+listens in time raises :class:`helpers.errors.WorkerError`.
 
 The stable parts of a save or load that fails on the worker (missing path, failing op, job,
 hint) are picked out by :func:`helpers.tf_errors.describe_error`, importable from here too
@@ -39,8 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-from helpers.errors import WorkerError
-from helpers.processes import ProcessGroup, free_ports, read_log
+from helpers.processes import ProcessGroup, free_ports, wait_until
 from helpers.tf_errors import ErrorSummary, describe_error  # lesson 05 calls tf_server.describe_error
 
 __all__ = [
@@ -79,13 +78,6 @@ def check_port(port: object) -> int:
     return port
 
 
-def _log_tail(log: Path | None, lines: int = 20) -> str:
-    if log is None or not log.exists():
-        return "(no log)"
-    tail = read_log(log, lines).strip()
-    return tail or "(log is empty)"
-
-
 def wait_for_port(
     port: int, timeout: float = 60.0, *, host: str = HOST, proc=None, log: str | os.PathLike | None = None
 ) -> float:
@@ -99,33 +91,20 @@ def wait_for_port(
 
     Raises:
         ValueError: bad ``port`` or ``timeout``.
-        WorkerError: ``proc`` exited before listening.
-        TimeoutError: nothing listened within ``timeout`` seconds.
+        WorkerError: ``proc`` exited before listening, or nothing listened within ``timeout`` seconds
+            (:func:`helpers.processes.wait_until`).
     """
     check_port(port)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    log = Path(log) if log is not None else None
-    start = time.monotonic()
-    while True:
-        if proc is not None and proc.poll() is not None:
-            raise WorkerError(
-                f"the worker process exited with code {proc.returncode} before listening on port {port}; "
-                f"last lines of its log:\n{_log_tail(log)}\n"
-                "Fix the cause shown in the log (a port already in use: call start() without a port)."
-            )
+
+    def listening() -> bool:
         try:
             with socket.create_connection((host, port), timeout=0.5):
-                return time.monotonic() - start
+                return True
         except OSError:
-            pass
-        if time.monotonic() - start >= timeout:
-            raise TimeoutError(
-                f"nothing accepted connections on {host}:{port} within {timeout:g} s; "
-                f"last lines of the worker's log:\n{_log_tail(log)}\n"
-                "If the log shows TensorFlow still starting up, pass a larger timeout."
-            )
-        time.sleep(0.1)
+            return False
+
+    what = f"{host}:{port} to accept connections"
+    return wait_until(listening, timeout, what=what, procs=[proc] if proc is not None else (), log=log, interval=0.1)
 
 
 class RemoteWorker:
@@ -211,8 +190,8 @@ def start(
 
     Raises:
         ValueError: bad ``program``, ``port``, ``workdir`` or ``timeout``.
-        WorkerError / TimeoutError: the server died or did not listen in time (it is
-            stopped before the error propagates; the message holds its log's last lines).
+        WorkerError: the server died or did not listen in time (it is stopped before the error
+            propagates; the message holds its log's last lines).
     """
     if not isinstance(program, str) or "tf.distribute.Server" not in program:
         raise ValueError("program must be Python source that starts a tf.distribute.Server")

@@ -1,10 +1,13 @@
 """helpers.processes: start OS processes and always stop them."""
 
+import subprocess
+import sys
 import time
 
 import pytest
 
 from helpers import processes
+from helpers.errors import WorkerError
 
 
 def test_free_ports_are_distinct():
@@ -19,9 +22,7 @@ def test_process_group_stops_everything_even_on_error(tmp_path):
     with pytest.raises(RuntimeError):
         with processes.ProcessGroup(grace=2) as group:
             proc = group.python(["-c", "import time; print('up', flush=True); time.sleep(600)"], log=log)
-            deadline = time.monotonic() + 30
-            while "up" not in log.read_text() and time.monotonic() < deadline:
-                time.sleep(0.1)
+            processes.wait_until(lambda: "up" in log.read_text(), 30, what="the child to start", procs=[proc])
             assert group.alive() == [proc.pid]
             raise RuntimeError("a failing cell")
     assert proc.poll() is not None and group.alive() == []
@@ -114,12 +115,49 @@ def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
     )
     with processes.ProcessGroup(grace=2) as group:  # 2 s: time enough for the handler to run on a busy machine
         proc = group.python(["-c", code], log=log)
-        deadline = time.monotonic() + 30
-        while "up" not in log.read_text() and time.monotonic() < deadline:  # the handler is installed
-            time.sleep(0.05)
+        processes.wait_until(lambda: "up" in log.read_text(), 30, what="the SIGTERM handler", procs=[proc])
         start = time.monotonic()
         group.stop()
         took = time.monotonic() - start
     assert proc.returncode == -signal.SIGKILL and group.alive() == []
     assert processes.read_log(log).split() == ["up", "SIGTERM", "ignored"]  # asked first, then killed
     assert 2 <= took < 12  # one grace period for SIGTERM, then the kill is reaped at once
+
+
+# ---------------------------------------------------------------------------------------------- the bounded wait
+def test_wait_until_returns_once_the_condition_holds():
+    ready_at = time.monotonic() + 0.3
+    waited = processes.wait_until(lambda: time.monotonic() >= ready_at, 10, what="the clock", interval=0.01)
+    assert 0.25 <= waited < 5
+    assert processes.wait_until(lambda: True, 0.1, what="nothing") < 0.1  # a condition already true: no sleep
+
+
+def test_wait_until_times_out_with_what_it_waited_for():
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match=r"timed out after 0\.3 s waiting for the flag to appear"):
+        processes.wait_until(lambda: False, 0.3, what="the flag to appear", interval=0.01)
+    assert 0.3 <= time.monotonic() - start < 5
+
+
+def test_wait_until_fails_at_once_when_a_process_exits_first(tmp_path):
+    log = tmp_path / "child.log"
+    log.write_text("starting\nfatal: no config\n")
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    proc.wait(30)
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match=r"(?s)exited with code 3 while waiting for the child to be ready.*no config"):
+        processes.wait_until(lambda: False, 60, what="the child to be ready", procs=[proc], log=log)
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"timeout": 0}, {"timeout": -1}, {"timeout": True}, {"timeout": "1"}, {"timeout": 1, "interval": 0}]
+)
+def test_wait_until_rejects_bad_timeouts(kwargs):
+    with pytest.raises(ValueError, match="must be a positive number of seconds"):
+        processes.wait_until(lambda: True, what="x", **kwargs)
+
+
+def test_wait_until_rejects_a_condition_that_is_not_callable():
+    with pytest.raises(TypeError, match="condition must be a callable"):
+        processes.wait_until(True, 1, what="x")
