@@ -60,6 +60,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.tf_errors import error_line
+
 __all__ = [
     "FORMATS",
     "STRATEGIES",
@@ -671,12 +673,8 @@ def _median(xs: Sequence[float]) -> float:
 
 
 def error_summary(err: BaseException) -> str:
-    """``"Type: message"`` with the message's last line (where a tf.function error states it), links cut off."""
-    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
-    text = lines[-1] if lines else ""  # tf.function errors end with the real message
-    text = text.split(" See https://", 1)[0].split(" Make sure", 1)[0]
-    text = text.removeprefix(f"{type(err).__name__}: ")
-    return f"{type(err).__name__}: {text}"[:300]
+    """``"Type: message"`` with the message's last line (where a tf.function error states it), links and paths cut."""
+    return error_line(err, line="last", limit=300)
 
 
 def _measure_format(fmt: str, case: _Case, work: Path, config: Config, log: Callable[[str], None]) -> dict:

@@ -53,6 +53,7 @@ from pathlib import Path
 from helpers.atomic_save import save_atomically
 from helpers.errors import WorkerError
 from helpers.processes import ProcessGroup, read_log, wait_until
+from helpers.tf_errors import error_line  # one line per failed load: `Type: first line`, paths as <path>
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_GOOD, SEED_NEW = 1, 2
@@ -155,8 +156,6 @@ _TOKENS = [
     (re.compile(r"tempstate\d+"), "tempstate*"),
     (re.compile(r"\.tmp[0-9a-f]{32}"), ".tmp*"),
 ]
-_PATH = re.compile(r"(?:/[\w.@+\-]+){2,}(?<!\.)")
-_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")  # TF's op-context prefix of error messages
 
 
 def normalise(name: str) -> str:
@@ -164,13 +163,6 @@ def normalise(name: str) -> str:
     for pattern, repl in _TOKENS:
         name = pattern.sub(repl, name)
     return name
-
-
-def error_line(err: BaseException) -> str:
-    """``Type: first line`` of an exception, absolute paths replaced by ``<path>``, at most 200 characters."""
-    lines = str(err).strip().splitlines()
-    first = _PATH.sub("<path>", _FUNCTION_NODE.sub("", lines[0] if lines else ""))
-    return f"{type(err).__name__}: {first}"[:200]
 
 
 # ---------------------------------------------------------------------------------------------- the writer process

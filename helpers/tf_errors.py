@@ -9,6 +9,9 @@ the job that raised it and TensorFlow's hint::
     except Exception as err:
         print(tf_errors.describe_error(err))  # NotFoundError: model_dir/...; No such file or directory
 
+:func:`error_line` is the project's one "exception → one short line" (what the benchmarks record for a failed save
+or load): ``Type: message line``, TensorFlow's op-context prefix, trailing links and absolute paths removed.
+
 It only reads the message: no TensorFlow import.
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["ErrorSummary", "describe_error"]
+__all__ = ["ErrorSummary", "describe_error", "error_line"]
 
 
 class ErrorSummary(NamedTuple):
@@ -48,3 +51,27 @@ def describe_error(err: BaseException) -> ErrorSummary:
         job=_first(r"remote target (/job:\w+)", message),
         hint=_first(r"(Consider setting [^\n]*)", message),
     )
+
+
+_PATH = re.compile(r"(?:/[\w.@+\-]+){2,}(?<!\.)")  # an absolute path of two or more parts (not its final dot)
+_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")  # TF's op-context prefix of error messages
+
+
+def error_line(err: BaseException, *, line: str = "first", limit: int = 200) -> str:
+    """``Type: message`` in one line of at most ``limit`` characters, stable across runs and machines.
+
+    ``line`` picks the message's ``"first"`` non-empty line (Keras, h5py, TF I/O errors state the problem there) or
+    its ``"last"`` (a ``tf.function`` error ends with the real message, after the trace). TensorFlow's
+    ``{{function_node ...}}`` prefix, a trailing `` See https://...`` / `` Make sure ...`` and a repeated ``Type: ``
+    are dropped; absolute paths become ``<path>``.
+    """
+    if line not in ("first", "last"):
+        raise ValueError(f'line must be "first" or "last", got {line!r}')
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    name = type(err).__name__
+    lines = [text.strip() for text in str(err).strip().splitlines() if text.strip()]
+    text = (lines[0] if line == "first" else lines[-1]) if lines else ""
+    text = _FUNCTION_NODE.sub("", text).split(" See https://", 1)[0].split(" Make sure", 1)[0]
+    text = _PATH.sub("<path>", text.removeprefix(f"{name}: "))
+    return f"{name}: {text}"[:limit]
