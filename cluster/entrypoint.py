@@ -1,7 +1,7 @@
 """One worker of cluster/job.yaml: build TF_CONFIG from the pod's place in the Indexed Job, then become the worker.
 
     python entrypoint.py SCRIPT WORKDIR        # in every pod: the Job's command
-    python entrypoint.py --write-scripts DIR   # when building the image: notebook 07's and 09's worker scripts
+    python entrypoint.py --write-scripts DIR   # when building the image: notebook 07's and 10's worker scripts
 
 In a pod, ``TF_CONFIG`` comes from the environment the Job gives it:
 
@@ -12,7 +12,7 @@ In a pod, ``TF_CONFIG`` comes from the environment the Job gives it:
 * ``CLUSTER_PORT`` (default 2222): the port every worker listens on.
 
 Then the process *becomes* ``python SCRIPT WORKDIR`` (``os.execv``, same PID), so Kubernetes' SIGTERM reaches the
-worker script itself. The scripts are those of notebooks 07 and 09, unchanged. Standard library only: the image
+worker script itself. The scripts are those of notebooks 07 and 10, unchanged. Standard library only: the image
 needs no helpers.
 
 ``CLUSTER_HOSTS_OVERRIDE`` is for tests on one machine: a JSON object mapping pod DNS names to ``127.x.x.x:port``
@@ -36,7 +36,7 @@ from pathlib import Path
 DEFAULT_PORT = 2222
 BAD_ENVIRONMENT = 2  #: exit code for a bad environment or command line (job.yaml's podFailurePolicy: FailJob)
 #: The lesson files whose ``%%writefile`` cells are the worker scripts (and 07's shared module, mnist_setup.py).
-LESSONS = ("07_multi_worker.py", "09_checkpointing_at_scale.py")
+LESSONS = ("07_multi_worker.py", "10_preemption.py")
 WRITEFILE = re.compile(r"^# %%writefile (?P<name>\S+)\n", re.MULTILINE)
 CELL = re.compile(r"^# %%(?: .*)?$\n", re.MULTILINE)
 
@@ -127,7 +127,7 @@ def tf_config(env: Mapping[str, str]) -> str:
 
 
 def lesson_scripts(lessons_dir: str | os.PathLike) -> dict[str, str]:
-    """The ``%%writefile NAME`` cells of notebooks 07 and 09: file name to source, as the notebooks write them."""
+    """The ``%%writefile NAME`` cells of notebooks 07 and 10: file name to source, as the notebooks write them."""
     scripts = {}
     for lesson in LESSONS:
         path = Path(lessons_dir) / lesson
@@ -141,7 +141,7 @@ def lesson_scripts(lessons_dir: str | os.PathLike) -> dict[str, str]:
 
 
 def write_scripts(out_dir: str | os.PathLike, lessons_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Write notebook 07's and 09's worker scripts into ``out_dir`` (created if needed); return their paths."""
+    """Write notebook 07's and 10's worker scripts into ``out_dir`` (created if needed); return their paths."""
     lessons_dir = Path(lessons_dir) if lessons_dir is not None else Path(__file__).resolve().parent.parent / "lessons"
     scripts = lesson_scripts(lessons_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("script", nargs="?", help="the worker script, e.g. /app/scripts/preempt_train.py")
     parser.add_argument("workdir", nargs="?", help="the folder every worker shares, e.g. /shared/preempt")
-    parser.add_argument("--write-scripts", metavar="DIR", help="write 07's and 09's worker scripts into DIR")
+    parser.add_argument("--write-scripts", metavar="DIR", help="write 07's and 10's worker scripts into DIR")
     args = parser.parse_args(argv)
     env = dict(os.environ if env is None else env)
     try:

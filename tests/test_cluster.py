@@ -1,5 +1,5 @@
 """cluster/: the manifests agree with each other and with the scripts; the entrypoint builds TF_CONFIG or says what
-to set; and the Job's own container command runs notebook 09's preemption for 2 "pods" on this machine.
+to set; and the Job's own container command runs notebook 10's preemption for 2 "pods" on this machine.
 
 The pods' DNS names (``distsave-train-<i>.distsave-workers``) are mapped to 127.0.0.2 and 127.0.0.3 on free ports
 through the entrypoint's ``CLUSTER_HOSTS_OVERRIDE``; everything else each "pod" gets is the Job's environment plus the
@@ -83,7 +83,7 @@ def test_the_manifests_agree_with_each_other():
 
 def test_the_failure_policy_matches_the_scripts():
     """Exit code 42 (preempt_train.py's restart code) restarts the pod; the entrypoint's bad-environment code fails
-    the Job; the handler sees SIGTERM as the notice everywhere, as in notebook 09."""
+    the Job; the handler sees SIGTERM as the notice everywhere, as in notebook 10."""
     assert POD["restartPolicy"] == "Never"  # podFailurePolicy requires it
     rules = {
         (r["action"], tuple(r["onExitCodes"]["values"]))
@@ -196,11 +196,11 @@ def test_the_command_line_exits_with_code_2_and_the_reason(tmp_path):
 
 
 def test_the_scripts_written_for_the_image_are_the_notebooks_cells(tmp_path):
-    """``--write-scripts`` writes exactly the ``%%writefile`` cells of notebooks 07 and 09 (the sources the notebooks
+    """``--write-scripts`` writes exactly the ``%%writefile`` cells of notebooks 07 and 10 (the sources the notebooks
     show), with 07's shared module next to its scripts."""
     written = {p.name: p.read_text(encoding="utf-8") for p in entrypoint.write_scripts(tmp_path / "scripts")}
     cells = {}
-    for notebook in ("07_multi_worker.ipynb", "09_checkpointing_at_scale.ipynb"):
+    for notebook in ("07_multi_worker.ipynb", "10_preemption.ipynb"):
         for cell in json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]:
             source = "".join(cell["source"])
             if cell["cell_type"] == "code" and source.startswith("%%writefile "):
@@ -281,15 +281,15 @@ LINUX_ONLY = pytest.mark.skipif(
 
 @LINUX_ONLY
 def test_the_jobs_command_survives_a_sigterm_to_one_pod(tmp_path, hard_timeout, monkeypatch):
-    """09's preempt_train.py through the Job's own command for 2 pods: it trains; a SIGTERM to pod 1 (which waits
-    after step 7 for it, as in notebook 09) makes both pods save after step 8 and exit with 42 well within the
+    """10's preempt_train.py through the Job's own command for 2 pods: it trains; a SIGTERM to pod 1 (which waits
+    after step 7 for it, as in notebook 10) makes both pods save after step 8 and exit with 42 well within the
     grace period; the replacement pods (same names, new addresses) resume at step 9: 0 steps redone."""
     monkeypatch.delenv("TF_CONFIG", raising=False)
     paths, logs = image_paths(tmp_path), tmp_path / "logs"
     logs.mkdir()
     workdir = Path(pod_command(paths)[-1])
     paused = tmp_path / "paused-pod1"
-    pause = {1: {SIGTERM_AT_ENV: "2:2", PAUSED_FILE_ENV: str(paused)}}  # notebook 09's hook: a known step
+    pause = {1: {SIGTERM_AT_ENV: "2:2", PAUSED_FILE_ENV: str(paused)}}  # notebook 10's hook: a known step
     grace = POD["terminationGracePeriodSeconds"]
     start = time.monotonic()
     with ProcessGroup() as group:

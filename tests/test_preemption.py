@@ -1,7 +1,7 @@
-"""helpers.preemption and notebook 09's preemption demo: bad inputs fail clearly, the pause waits for a real SIGTERM
+"""helpers.preemption and notebook 10's preemption demo: bad inputs fail clearly, the pause waits for a real SIGTERM
 and hands it on, and the lesson's worker script, sent a real SIGTERM, saves at the next step on every worker.
 
-The worker program is notebook 09's ``%%writefile preempt_train.py`` cell: :func:`lesson_script` writes it from the
+The worker program is notebook 10's ``%%writefile preempt_train.py`` cell: :func:`lesson_script` writes it from the
 lesson source, so the TensorFlow tests run exactly the code the notebook shows.
 """
 
@@ -25,7 +25,7 @@ from helpers.preemption import NOT_GOOGLE_CLOUD, SIGTERM_AT_ENV
 from helpers.processes import ProcessGroup
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON = ROOT / "lessons" / "09_checkpointing_at_scale.py"
+LESSON = ROOT / "lessons" / "10_preemption.py"
 SCRIPT = "preempt_train.py"
 
 
@@ -203,7 +203,7 @@ def preempt(group: ProcessGroup, script: Path, workdir: Path) -> list[int | None
     return group.wait(120, procs)
 
 
-@pytest.mark.slow  # notebook 09 runs the same preemption under nbval in make test
+@pytest.mark.slow  # notebook 10 runs the same preemption under nbval in make test
 def test_a_sigterm_to_one_worker_makes_every_worker_save_at_the_next_step(tmp_path, hard_timeout):
     """The reduced real test (one attempt, ~10 s alone): the notebook and the slow test add the restart."""
     script = lesson_script(tmp_path)
@@ -223,7 +223,7 @@ def test_a_sigterm_to_one_worker_makes_every_worker_save_at_the_next_step(tmp_pa
     assert not (tmp_path / "workertemp_1").exists()  # worker 1 saved into it, then deleted it
 
 
-# Slow (3 runs of 2 workers, ~40 s alone): notebook 09 runs the preemption and the restart with the same asserts.
+# Slow (3 runs of 2 workers, ~40 s alone): notebook 10 runs the preemption and the restart with the same asserts.
 @pytest.mark.slow
 def test_the_restart_continues_exactly_where_an_uninterrupted_run_would_be(tmp_path, hard_timeout):
     """Steps 1-8 before the SIGTERM, 9-15 after the restart, and every loss equal to the uninterrupted run's
@@ -254,3 +254,12 @@ def test_the_script_runs_without_helpers(tmp_path):
     env = {**os.environ, SIGTERM_AT_ENV: "2:2", PAUSED_FILE_ENV: str(tmp_path / "paused")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout == "True\n" and not (tmp_path / "paused").exists()
+
+
+def test_the_script_itself_points_the_metadata_probe_away(tmp_path):
+    """The line that makes SIGTERM the notice on every machine is on the page (issue 19), with the launcher's value,
+    before the handler is created."""
+    source = lesson_script(tmp_path).read_text(encoding="utf-8")
+    line = f'os.environ["GCE_METADATA_IP"] = "{NOT_GOOGLE_CLOUD["GCE_METADATA_IP"]}"'
+    assert set(NOT_GOOGLE_CLOUD) == {"GCE_METADATA_IP"} and line in source
+    assert source.index(line) < source.index("PreemptionCheckpointHandler(")
