@@ -21,7 +21,7 @@
 # - killing a worker mid-epoch: the survivor exits instead of hanging, and a restart resumes at the interrupted epoch
 # - what changes on a real cluster
 #
-# **Expected run time:** about 75 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 65 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
