@@ -170,7 +170,7 @@ print("outputs:          ", describe(infer.structured_outputs))
 # %% [markdown]
 # The input is declared as a keyword argument, `inputs`. A call that passes the batch **positionally** works too: the
 # signature takes positional tensors in the order of its inputs (it has one). Both calls run
-# the same graph on the same batch, so their logits are identical.
+# the same graph on the same batch, so their logits are identical. Two tensors for its one input are refused.
 
 # %%
 images, labels = next(iter(eval_dataset))
@@ -180,6 +180,12 @@ by_position = infer(images)["output_0"]
 print("logits:", tuple(by_keyword.shape), "by keyword,", tuple(by_position.shape), "by position")
 positional_identical = np.array_equal(by_keyword.numpy(), by_position.numpy())
 print("keyword and positional call give identical logits:", positional_identical)
+too_many = None
+try:
+    infer(images, images)  # one input, two tensors
+except TypeError as err:
+    too_many = err
+print(f"{type(too_many).__name__}: {str(too_many).split(' Received')[0]}")
 
 # %% [markdown]
 # The signature's logits equal the Keras model's up to float32 rounding: the SavedModel's graph computes the same
@@ -673,6 +679,9 @@ verify(
             and args == ()
             and len(kwargs) == 1
             and positional_identical
+        ),
+        "a signature with one input refuses two tensors (TypeError: too many positional arguments)": (
+            isinstance(too_many, TypeError) and "too many positional arguments" in str(too_many)
         ),
         "strategy.run over experimental_distribute_dataset on 2 replicas (mirrored variables) = single-device "
         "inference, up to float32 rounding": len(in_scope_variable.values) == 2
