@@ -77,7 +77,7 @@ from benchmarks.cost_config import (
     parse_size,
     size_label,
 )
-from benchmarks.cost_model import build_model, write_async
+from benchmarks.cost_model import build_model
 from benchmarks.cost_report import Results, markdown_summary, read_csv, timing_table, write_results
 from benchmarks.cost_report import _csv_text as _csv_text
 from benchmarks.cost_run import _add_ratios as _add_ratios
@@ -91,6 +91,7 @@ from benchmarks.disk import (
     evict,
     machine_info,
 )
+from benchmarks.formats import write_async
 
 __all__ = [
     "FORMATS",

@@ -9,19 +9,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-#: The formats, in the order of notebook 08's table, then the two checkpoint options this benchmark adds.
-FORMATS = (
-    ".keras",
-    ".weights.h5",
-    "model.export",
-    "tf.saved_model.save",
-    "tf.train.Checkpoint",
-    "CheckpointManager",
-    "Checkpoint async",
-    "Checkpoint sharded",
-)
+from benchmarks import formats
+
+#: The formats (their names in the results), in the order of notebook 08's table, then the two checkpoint options this
+#: benchmark adds: those of :data:`benchmarks.formats.ALL` that it measures.
+FORMATS = tuple(f.label for f in formats.ALL if f.cost)
 #: Formats whose load gives back a Keras model with its optimizer state (the others give a plain SavedModel object).
-RESTORES_OPTIMIZER = frozenset(FORMATS) - {"model.export", "tf.saved_model.save"}
+RESTORES_OPTIMIZER = frozenset(f for f in FORMATS if formats.BY_LABEL[f].keras_model)
 RAW = "raw file I/O"
 #: Strategy names on the command line -> the names in the results.
 STRATEGIES = {"none": "no strategy", "mirrored": "Mirrored(2)"}

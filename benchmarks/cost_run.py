@@ -35,7 +35,7 @@ from benchmarks.cost_config import (
     Config,
     size_label,
 )
-from benchmarks.cost_model import _Case, _checkpoint, _load, _poison, _save, _verify, build_model, write_async
+from benchmarks.cost_model import _Case, _poison, _verify, build_model
 from benchmarks.cost_report import Results, write_results
 from benchmarks.disk import (
     DiskBandwidth,
@@ -46,6 +46,7 @@ from benchmarks.disk import (
     evict,
     machine_info,
 )
+from benchmarks.formats import BY_LABEL, checkpoint_of, write_async
 from helpers.atomic_save import fsync_tree
 from helpers.tf_errors import error_line
 
@@ -61,17 +62,18 @@ def error_summary(err: BaseException) -> str:
 
 def _measure_format(fmt: str, case: _Case, work: Path, config: Config, log: Callable[[str], None]) -> dict:
     """Save and load ``fmt`` ``warmup + repeats`` times; medians of the timed runs."""
+    spec = BY_LABEL[fmt]
     saves, calls, loads, cached = [], [], [], []
     nbytes = nfiles = 0
     for run in range(config.warmup + config.repeats):
         folder = work / f"run-{run}"
         folder.mkdir()
         try:
-            if fmt in ("tf.train.Checkpoint", "CheckpointManager", ".weights.h5") or fmt.startswith("Checkpoint "):
+            if spec.into_model:
                 _poison(case.target)
             os.sync()  # earlier writes must not be flushed during this save's timing
             start = time.perf_counter()
-            wait = _save(fmt, case, folder)
+            wait = spec.save(case.model, folder / spec.target, case)()  # the wait for a background write, if any
             called = time.perf_counter()
             if wait is not None:
                 wait()
@@ -82,7 +84,7 @@ def _measure_format(fmt: str, case: _Case, work: Path, config: Config, log: Call
             fraction = cached_fraction(folder)
             with case.scope():
                 start_load = time.perf_counter()
-                restored = _load(fmt, case, folder)
+                restored, _ = spec.load(folder / spec.target, case.target)
                 loaded = time.perf_counter()
             _verify(fmt, case.model, restored)
             del restored
@@ -132,7 +134,7 @@ def _measure_stall(case: _Case, work: Path, checkpoints: int, log: Callable[[str
         return time.perf_counter() - start
 
     def sync_write(prefix: Path) -> None:
-        _checkpoint(model).write(str(prefix))
+        checkpoint_of(model).write(str(prefix))
 
     for _ in range(3):
         step()
@@ -196,7 +198,7 @@ def _async_reuse_error(case: _Case, work: Path) -> str:
     """What a second asynchronous write through the *same* Checkpoint does (see ASYNC_NOTE): '' if it works."""
     import tensorflow as tf
 
-    checkpoint = _checkpoint(case.model)
+    checkpoint = checkpoint_of(case.model)
     options = tf.train.CheckpointOptions(enable_async=True)
     try:
         for i in range(2):

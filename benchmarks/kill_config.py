@@ -9,62 +9,21 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks import formats
+from benchmarks.formats import SaveFormat
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED_GOOD, SEED_NEW = 1, 2
 INPUTS, OUTPUTS = 1000, 1000
 DEFAULT_HIDDEN = 5000  #: Dense(1000 → 5000 → 1000): 10,006,000 parameters, 120 MB with Adam's two moments
 POLL_S = 0.001
 
-#: Each format: its target inside ``artifacts/``, its call, and what that save does to the previous files on Keras
-#: 3.15 / TF 2.21 (read in the installed sources and checked with ``strace``; none of them calls fsync).
-FORMATS: dict[str, tuple[str, str, str]] = {
-    "keras": ("model.keras", '`model.save("model.keras")`', "opens the file with O_TRUNC, writes the zip into it"),
-    "weights_h5": (
-        "model.weights.h5",
-        '`model.save_weights("model.weights.h5")`',
-        "h5py opens the file with O_TRUNC, writes into it",
-    ),
-    "export": (
-        "exported",
-        "`model.export(folder)`",
-        "writes the variables under temporary names, renames the data file over the old one, then rewrites "
-        "`variables.index` in place; `saved_model.pb` via temporary + rename",
-    ),
-    "tf_saved_model": ("saved_model", "`tf.saved_model.save(model, folder)`", "the same sequence as `model.export`"),
-    "checkpoint_write": (
-        "ckpt",
-        "`tf.train.Checkpoint(...).write(prefix)`",
-        "writes the data in `<prefix>_temp/`, renames it over the old data file, then rewrites `<prefix>.index` in "
-        "place",
-    ),
-    "checkpoint_manager": (
-        "manager",
-        "`tf.train.CheckpointManager(...).save()`",
-        "writes a new prefix `ckpt-N`, switches the `checkpoint` file (temporary + rename), then deletes `ckpt-(N-1)`",
-    ),
-    "model_checkpoint": (
-        "model.keras",
-        '`keras.callbacks.ModelCheckpoint("model.keras")`',
-        "`model.save` at every epoch end: as `model.save`",
-    ),
-    "backup_and_restore": (
-        "backup",
-        "`keras.callbacks.BackupAndRestore(folder)`",
-        "`save_weights` into `latest.weights.h5` in place, then `training_metadata.json` in place",
-    ),
-    "backup_and_restore_double": (
-        "backup",
-        "`BackupAndRestore(folder, double_checkpoint=True)`",
-        "first copies both files to `*.bkp` (in place), then as above; a restore that fails with OSError uses the "
-        "copies",
-    ),
-}
+#: The formats the kill matrix runs (:data:`benchmarks.formats.ALL`), by their names in its results.
+FORMATS: dict[str, SaveFormat] = {f.key: f for f in formats.ALL if f.kill_matrix}
 #: Formats whose own save already keeps the previous state under another name: no ``safe`` variant.
-NO_SAFE_VARIANT = {
-    "checkpoint_manager": "already writes a new name each time and switches to it atomically",
-    "backup_and_restore_double": "Keras's own fallback copy (the safe variant is that of `BackupAndRestore`)",
-}
-CALLBACK_FORMATS = {"model_checkpoint", "backup_and_restore", "backup_and_restore_double"}
+NO_SAFE_VARIANT = {key: f.no_safe_variant for key, f in FORMATS.items() if f.no_safe_variant}
+#: Formats that save during ``fit``, as a callback.
+CALLBACK_FORMATS = {key for key, f in FORMATS.items() if f.callback is not None}
 MODES = ("naive", "safe")
 COLUMNS = [
     "format",

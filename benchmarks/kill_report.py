@@ -76,7 +76,7 @@ def markdown(rows: Sequence[dict]) -> str:
         else:
             left = "the previous model (or the new one)"
         lines.append(
-            f"| {FORMATS[fmt][1]} | {FORMATS[fmt][2]} | {f'{naive[0]} of {naive[1]}' if naive else '–'} | "
+            f"| {FORMATS[fmt].call} | {FORMATS[fmt].effect} | {f'{naive[0]} of {naive[1]}' if naive else '–'} | "
             f"{f'{safe[0]} of {safe[1]}' if safe else 'n/a: ' + NO_SAFE_VARIANT.get(fmt, 'not run')} | {left} |"
         )
     return "\n".join(lines)
@@ -99,7 +99,7 @@ def chart(rows: Sequence[dict], path: Path) -> Path:
         for i, f in enumerate(formats):  # the counts as text: a bar of 0 is invisible
             text = "{} of {}".format(*counts[f][mode]) if mode in counts[f] else "no safe variant"
             ax.text(counts[f].get(mode, (0, 0))[0] + 0.05, i + offset, text, va="center", fontsize=7)
-    ax.set_yticks(range(len(formats)), [FORMATS[f][1].strip("`") for f in formats], fontsize=8)
+    ax.set_yticks(range(len(formats)), [FORMATS[f].call.strip("`") for f in formats], fontsize=8)
     most = max((t for by_mode in counts.values() for _, t in by_mode.values()), default=1)
     ax.set_xlim(0, most + 0.8)
     ax.set_xlabel(f"kills that lost the last good model (of {most} per format)")

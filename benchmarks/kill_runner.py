@@ -76,10 +76,10 @@ class Run:
 
 def _is_artifact(run: Run, name: str) -> bool:
     """Whether ``name`` (an entry of ``artifacts/``) is the artifact itself rather than something a save left."""
-    target = FORMATS[run.format][0]
-    if run.format == "checkpoint_write" and run.mode == "naive":  # a prefix: ckpt.index, ckpt.data-00000-of-00001
-        return name.startswith(f"{target}.")
-    return name == target
+    spec = FORMATS[run.format]
+    if spec.prefix and run.mode == "naive":  # a prefix: ckpt.index, ckpt.data-00000-of-00001
+        return name.startswith(f"{spec.target}.")
+    return name == spec.target
 
 
 def _child_cmd(*args: str) -> list[str]:

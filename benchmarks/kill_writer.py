@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.kill_config import CALLBACK_FORMATS, FORMATS, INPUTS, OUTPUTS, POLL_S, SEED_GOOD, SEED_NEW
+from benchmarks.formats import SaveFormat
+from benchmarks.kill_config import FORMATS, INPUTS, OUTPUTS, POLL_S, SEED_GOOD, SEED_NEW
 from helpers.atomic_save import save_atomically
 from helpers.processes import wait_until
 from helpers.tf_errors import error_line  # one line per failed load: `Type: first line`, paths as <path>
@@ -67,25 +68,12 @@ def _safe_callbacks(keras):
     return AtomicModelCheckpoint, AtomicBackupAndRestore
 
 
-def _direct_saver(fmt: str, mode: str, model, target: Path) -> Callable[[], object]:
-    import tensorflow as tf
-
-    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-    if fmt == "checkpoint_manager":
-        manager = tf.train.CheckpointManager(ckpt, os.fspath(target), max_to_keep=1)
-        return manager.save
-    naive: Callable[[Path], object] = {
-        "keras": model.save,
-        "weights_h5": model.save_weights,
-        "export": lambda p: model.export(os.fspath(p), verbose=False),
-        "tf_saved_model": lambda p: tf.saved_model.save(model, os.fspath(p)),
-        "checkpoint_write": lambda p: ckpt.write(os.fspath(p)),
-    }[fmt]
+def _direct_saver(fmt: SaveFormat, mode: str, model, target: Path) -> Callable[[], object]:
     if mode == "naive":
-        return lambda: naive(target)
-    if fmt == "checkpoint_write":  # a prefix of two files: the safe artifact is a folder holding it
-        return lambda: save_atomically(lambda d: ckpt.write(os.fspath(d / "ckpt")), target)
-    return lambda: save_atomically(naive, target)
+        return fmt.save(model, target)  # bound once: a CheckpointManager numbers its saves on
+    if fmt.prefix:  # a prefix of two files: the safe artifact is a folder holding it
+        return lambda: save_atomically(lambda folder: fmt.save(model, folder / fmt.target)(), target)
+    return lambda: save_atomically(lambda path: fmt.save(model, path)(), target)
 
 
 def writer(fmt: str, mode: str, run_dir: Path, hidden: int, timeout: float) -> None:
@@ -93,13 +81,14 @@ def writer(fmt: str, mode: str, run_dir: Path, hidden: int, timeout: float) -> N
     import keras
     import numpy as np
 
+    spec = FORMATS[fmt]
     artifacts, control = run_dir / "artifacts", run_dir / "control"
-    target = artifacts / FORMATS[fmt][0]
+    target = artifacts / spec.target
     keras.utils.set_random_seed(0)
     model = _build_model(keras, hidden)
 
-    if fmt not in CALLBACK_FORMATS:
-        save = _direct_saver(fmt, mode, model, target)
+    if spec.callback is None:
+        save = _direct_saver(spec, mode, model, target)
         _set_seeded(model, SEED_GOOD)
         save()
         _set_seeded(model, SEED_NEW)
@@ -124,11 +113,10 @@ def writer(fmt: str, mode: str, run_dir: Path, hidden: int, timeout: float) -> N
                 os._exit(0)
 
     atomic_checkpoint, atomic_backup = _safe_callbacks(keras)
-    if fmt == "model_checkpoint":
-        saver = keras.callbacks.ModelCheckpoint(os.fspath(target)) if mode == "naive" else atomic_checkpoint(target)
-    elif mode == "naive":
-        double = fmt == "backup_and_restore_double"
-        saver = keras.callbacks.BackupAndRestore(os.fspath(target), double_checkpoint=double, delete_checkpoint=False)
+    if mode == "naive":
+        saver = spec.callback(target)
+    elif fmt == "model_checkpoint":
+        saver = atomic_checkpoint(target)
     else:
         saver = atomic_backup(os.fspath(target), delete_checkpoint=False)
     x = np.zeros((16, INPUTS), np.float32)
@@ -148,40 +136,19 @@ def _restore(fmt: str, mode: str, target: Path, hidden: int) -> tuple[list, str]
     import keras
     import tensorflow as tf
 
-    if fmt in ("keras", "model_checkpoint"):
-        return [w.numpy() for w in keras.models.load_model(target).weights], ""
-    if fmt in ("export", "tf_saved_model"):
-        tf.saved_model.load(os.fspath(target))  # the real load: raises for a damaged SavedModel
-        reader = tf.train.load_checkpoint(os.fspath(target / "variables" / "variables"))
-        names = reader.get_variable_to_shape_map()
-        return [reader.get_tensor(n) for n in names if names[n]], ""
-    model = _build_model(keras, hidden)
-    if fmt == "weights_h5":
-        model.load_weights(target)
-        return [w.numpy() for w in model.weights], ""
-    if fmt in ("checkpoint_write", "checkpoint_manager"):
-        ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-        if fmt == "checkpoint_manager":
-            prefix = tf.train.CheckpointManager(ckpt, os.fspath(target), max_to_keep=1).latest_checkpoint
-            if prefix is None:
-                raise FileNotFoundError(f"CheckpointManager finds no checkpoint in {target}")
-            note = f"latest checkpoint: {Path(prefix).name}"
-        else:
-            prefix, note = os.fspath(target / "ckpt" if mode == "safe" else target), ""
-        ckpt.read(prefix).assert_existing_objects_matched()
-        return [w.numpy() for w in model.weights], note
-    # BackupAndRestore: what the callback does at the start of the next fit
-    callback = keras.callbacks.BackupAndRestore(os.fspath(target), delete_checkpoint=False)
-    callback.set_model(model)
-    callback.on_train_begin()
-    epoch = getattr(model, "_initial_epoch", None)
-    note = "no backup to restore" if not (target / "latest.weights.h5").exists() else f"resumes at epoch {epoch}"
-    return [w.numpy() for w in model.weights], note
+    spec = FORMATS[fmt]
+    path = target / spec.target if spec.prefix and mode == "safe" else target  # safe: a folder holding the prefix
+    loaded, note = spec.load(path, _build_model(keras, hidden) if spec.into_model else None)
+    if spec.keras_model:
+        return [w.numpy() for w in loaded.weights], note
+    reader = tf.train.load_checkpoint(os.fspath(path / "variables" / "variables"))  # the SavedModel's weights
+    names = reader.get_variable_to_shape_map()
+    return [reader.get_tensor(n) for n in names if names[n]], note
 
 
 def load_one(fmt: str, mode: str, run_dir: Path, hidden: int) -> dict[str, object]:
     """Restore one run's leftover; compare with the GOOD and NEW weights bitwise."""
-    target = run_dir / "artifacts" / FORMATS[fmt][0]
+    target = run_dir / "artifacts" / FORMATS[fmt].target
     shapes = [(INPUTS, hidden), (hidden,), (hidden, OUTPUTS), (OUTPUTS,)]
     good, new = (set(_digests(seeded_weights(shapes, s))) for s in (SEED_GOOD, SEED_NEW))
     result: dict[str, object] = {"error": "", "note": ""}

@@ -268,12 +268,34 @@ def test_markdown_summary_shows_the_largest_size_and_is_deterministic(tmp_path):
         bench.markdown_summary(tmp_path / "empty.csv")
 
 
+# ------------------------------------------------------------------------------------------- the list of formats
+def test_one_list_of_save_formats_serves_both_benchmarks():
+    from benchmarks import formats, kill_matrix
+
+    assert len(formats.BY_KEY) == len(formats.BY_LABEL) == len(formats.ALL)  # names are unique in both benchmarks
+    assert bench.FORMATS == tuple(f.label for f in formats.ALL if f.cost)
+    assert list(kill_matrix.FORMATS) == [f.key for f in formats.ALL if f.kill_matrix]
+    assert all((f.save is None) != (f.callback is None) for f in formats.ALL)  # a direct save or a callback
+    assert bench.RESTORES_OPTIMIZER == {
+        ".keras",
+        ".weights.h5",
+        "tf.train.Checkpoint",
+        "CheckpointManager",
+        "Checkpoint async",
+        "Checkpoint sharded",
+    }
+    assert set(kill_matrix.NO_SAFE_VARIANT) == {"checkpoint_manager", "backup_and_restore_double"}
+    # the committed results (and the notebooks showing them) use the names of the list
+    assert {r["format"] for r in bench.read_csv(RESULTS / bench.CSV_NAME)} == {bench.RAW, *bench.FORMATS}
+    assert {r["format"] for r in kill_matrix.read_csv(RESULTS / "kill_matrix.csv")} == set(kill_matrix.FORMATS)
+
+
 # ---------------------------------------------------------------------------------------------------- real runs
 
 
 def test_tiny_run_writes_the_csv_schema(tmp_path):
-    """A real run on a 10,200-parameter model: the checkpoint formats, the raw probe, the async stall, the files."""
-    formats = [".keras", "tf.train.Checkpoint", "Checkpoint async", "Checkpoint sharded"]
+    """A real run on a 10,200-parameter model: every format, the raw probe, the async stall, the files."""
+    formats = list(bench.FORMATS)
     cmd = [sys.executable, "-m", "benchmarks.checkpoint", "--sizes", "1e4", "--repeats", "1", "--warmup", "0"]
     cmd += ["--strategies", "none", "--stall-checkpoints", "2", "--out", str(tmp_path), "--formats", *formats]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
