@@ -16,7 +16,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.kill_config import FORMATS, NO_SAFE_VARIANT, POLL_S, ROOT, has_variant, normalise
+from benchmarks.kill_config import (
+    FORMATS,
+    NO_SAFE_VARIANT,
+    POLL_S,
+    ROOT,
+    check_formats,
+    check_modes,
+    has_variant,
+    normalise,
+)
 from helpers.errors import WorkerError
 from helpers.processes import ProcessGroup, read_log, wait_until
 
@@ -86,9 +95,20 @@ def _child_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "benchmarks.kill_matrix", "--child", *args]
 
 
+def _check_hidden(hidden: object) -> None:
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+        raise ValueError(f"hidden must be a positive integer (units of the hidden layer), got {hidden!r}")
+
+
 def write_run(run: Run, hidden: int, delay_s: float | None, timeout: float = 300.0) -> Run:
     """Start a writer, let it overwrite its GOOD artifact, kill it ``delay_s`` after the first change (``None``:
-    let it finish and measure the save). Fills in ``run`` and returns it."""
+    let it finish and measure the save). Fills in ``run`` and returns it. Bad arguments raise ValueError before
+    anything starts; a writer that fails raises WorkerError."""
+    check_formats([run.format])
+    check_modes([run.mode])
+    _check_hidden(hidden)
+    if delay_s is not None and (isinstance(delay_s, bool) or not isinstance(delay_s, (int, float)) or delay_s < 0):
+        raise ValueError(f"delay_s must be None or a number of seconds >= 0, got {delay_s!r}")
     if run.dir.exists():
         shutil.rmtree(run.dir)
     artifacts, control = run.dir / "artifacts", run.dir / "control"
@@ -180,6 +200,11 @@ def _row(run: Run, result: dict) -> dict[str, object]:
 
 def run_format(fmt: str, modes: Sequence[str], kills: int, hidden: int, work: Path, log=print) -> list[dict]:
     """All runs of one format (an uninterrupted one, then ``kills`` kills per mode), loaded; the CSV rows."""
+    check_formats([fmt])
+    check_modes(modes)
+    _check_hidden(hidden)
+    if isinstance(kills, bool) or not isinstance(kills, int) or kills < 1:
+        raise ValueError(f"kills must be an integer >= 1, got {kills!r}")
     runs: list[Run] = []
     for mode in modes:
         if not has_variant(fmt, mode):

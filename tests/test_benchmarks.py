@@ -290,6 +290,24 @@ def test_one_list_of_save_formats_serves_both_benchmarks():
     assert {r["format"] for r in kill_matrix.read_csv(RESULTS / "kill_matrix.csv")} == set(kill_matrix.FORMATS)
 
 
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda k, d: k.write_run(k.Run("pickle", "naive", "0", 0.0, d), 10, 0.0), "unknown format"),
+        (lambda k, d: k.write_run(k.Run("keras", "careful", "0", 0.0, d), 10, 0.0), "unknown mode"),
+        (lambda k, d: k.write_run(k.Run("keras", "naive", "0", 0.0, d), 0, 0.0), "hidden must be"),
+        (lambda k, d: k.write_run(k.Run("keras", "naive", "0", 0.0, d), 10, -1.0), "delay_s must be"),
+        (lambda k, d: k.run_format("keras", ["naive"], 0, 10, d), "kills must be"),
+    ],
+)
+def test_kill_matrix_refuses_bad_arguments_before_starting_a_writer(tmp_path, call, message):
+    from benchmarks import kill_matrix
+
+    with pytest.raises(ValueError, match=message):
+        call(kill_matrix, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 # ---------------------------------------------------------------------------------------------------- real runs
 
 
