@@ -125,22 +125,22 @@ def size_label(params: int) -> str:
     return f"{digits}e{zeros}" if len(digits) == 1 and zeros >= 3 else str(params)
 
 
+def _choose(names: Iterable[str], choices: Iterable[str], what: str) -> tuple[str, ...]:
+    names, choices = list(names), list(choices)
+    unknown = [n for n in names if n not in choices]
+    if unknown or not names:
+        raise ValueError(f"unknown {what} {unknown or names!r}; choose from: {', '.join(choices)}")
+    return tuple(c for c in choices if c in names)
+
+
 def check_formats(names: Iterable[str]) -> tuple[str, ...]:
     """The formats to run, in :data:`FORMATS` order; ValueError on an unknown or empty selection."""
-    names = list(names)
-    unknown = [n for n in names if n not in FORMATS]
-    if unknown or not names:
-        raise ValueError(f"unknown format(s) {unknown or names!r}; choose from: {', '.join(FORMATS)}")
-    return tuple(f for f in FORMATS if f in names)
+    return _choose(names, FORMATS, "format(s)")
 
 
 def check_strategies(names: Iterable[str]) -> tuple[str, ...]:
     """The strategies to run (``none``, ``mirrored``); ValueError on an unknown or empty selection."""
-    names = list(names)
-    unknown = [n for n in names if n not in STRATEGIES]
-    if unknown or not names:
-        raise ValueError(f"unknown strateg(y/ies) {unknown or names!r}; choose from: {', '.join(STRATEGIES)}")
-    return tuple(s for s in STRATEGIES if s in names)
+    return _choose(names, STRATEGIES, "strateg(y/ies)")
 
 
 def check_repeats(n: object, name: str = "repeats", minimum: int = 1) -> int:
