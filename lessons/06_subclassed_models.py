@@ -784,9 +784,10 @@ verify(
 #
 # Write a registered `HeadModel(head, **kwargs)`: a hidden `Dense(8, activation="relu")`, then `head`, a layer passed
 # to the constructor. A layer is not plain data: `get_config` must serialize it and `from_config` rebuild it
-# (`keras.saving.serialize_keras_object` / `deserialize_keras_object`). Train
-# `HeadModel(keras.layers.Dense(5, name="head"))` under `strategy` for 2 epochs on `dataset`, save it, load it in the
-# strategy's scope and train one more epoch. The solution is in the next cell (hidden: click to show it).
+# (`keras.saving.serialize_keras_object` / `deserialize_keras_object`). Create
+# `HeadModel(keras.layers.Dense(5, name="head"))` under `strategy`, call it on `x`, save it, and load it in
+# `another_strategy`'s scope: what comes back as `head`, and are the weights and predictions the same? The solution is
+# in the next cell (hidden: click to show it).
 
 
 # %% cellView="form" jupyter={"source_hidden": true}
@@ -812,25 +813,21 @@ class HeadModel(keras.Model):
 keras.utils.set_random_seed(0)
 with strategy.scope():
     head_model = HeadModel(keras.layers.Dense(5, name="head"))
-    head_model.compile(optimizer="adam", loss="mean_squared_error")
-head_model.fit(dataset, epochs=2, verbose=0)
+head_model(x)  # the first call builds the weights
 head_model.save(tmp / "head.keras")
-with strategy.scope():  # the strategy it will train under
+with another_strategy.scope():
     head_restored = keras.models.load_model(tmp / "head.keras")
 head_kernel = head_restored.head.kernel.value
 print("head:", type(head_restored.head).__name__, head_restored.head.name, "|", type(head_kernel).__name__)
 head_weights = roundtrip.assert_identical_weights(head_model, head_restored)
-head_optimizer = roundtrip.assert_same_optimizer_state(head_model, head_restored)
-print("weights bitwise identical:", head_weights, "arrays | optimizer variables identical:", head_optimizer)
-head_restored.fit(dataset, epochs=1, verbose=0)
-head_steps = int(head_restored.optimizer.iterations.numpy())
-print("optimizer steps after one more epoch:", head_steps)
+head_closeness = roundtrip.assert_same_predictions(head_model, head_restored, x)
+print("weights bitwise identical:", head_weights, "arrays | predictions:", head_closeness)
 verify(
     {
         "the head comes back as a Dense layer with mirrored variables": type(head_restored.head).__name__ == "Dense"
         and type(head_kernel).__name__ == "MirroredVariable",
-        "weights and optimizer state bitwise identical": head_weights == 4 and head_optimizer > 0,
-        "training continues from step 2 to step 3": head_steps == 3,
+        "its weights come back bitwise identical": head_weights == 4,
+        "and its predictions equal up to float32 rounding": head_closeness.max_abs_diff <= head_closeness.tolerance,
     }
 )
 
