@@ -113,8 +113,7 @@ server.join()  # serve until the process is stopped
 # `tf_server.start` takes care of the process: it saves the program as `worker.py`, runs
 # `python worker.py 127.0.0.1:<a free port>` **with its own working directory** (a fresh temp dir), and waits until the
 # port accepts connections. Both processes share one disk here, but a *relative* path means a different folder to each
-# of them: the next cell checks that their working directories differ. A TPU host goes further: it has a disk of its
-# own and sees none of your VM's paths.
+# of them: the next cell checks that their working directories differ.
 
 # %%
 worker = tf_server.start(WORKER_PROGRAM)  # stopped by worker.stop() in the last section
@@ -428,11 +427,10 @@ print("predictions:", legacy_closeness)
 #
 # ### Exercise 1: a training checkpoint from the worker
 #
-# `tf.train.Checkpoint(model=model).write("ckpt/model")` writes a TF checkpoint of the model (the format
-# `tf.train.CheckpointManager` keeps). Predict: does it fail on the worker like the SavedModel did?
-# Then find the option that makes it work (`tf.train.CheckpointOptions` has the same `experimental_io_device`), and read
-# the checkpoint back into a fresh model on the worker, `models.get_model(strategy)`. The solution is in the next cell
-# (hidden: click to show it).
+# Predict whether `tf.train.Checkpoint(model=model).write("ckpt/model")` (a TF checkpoint, the format
+# `tf.train.CheckpointManager` keeps) fails on the worker like the SavedModel. Then make it work with
+# `tf.train.CheckpointOptions` (it has the same `experimental_io_device`) and read the checkpoint back into a fresh model
+# on the worker, `models.get_model(strategy)`. The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
 # @title Solution to exercise 1
