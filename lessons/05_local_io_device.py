@@ -207,7 +207,7 @@ verify(
 )
 
 # %% [markdown]
-# What did land? The checkpoint is written in shards, here two (`-of-00002`), into a temporary folder, `variables_temp/`,
+# What did land? The checkpoint is written in shards, one part per host that writes, here two (`-of-00002`), into a temporary folder, `variables_temp/`,
 # that is merged into `variables/variables.*` once every shard is written (compare the listing of the complete save in
 # the next section). The shard written from this process is here, unfinished; it holds only the
 # checkpoint's object graph (`_CHECKPOINTABLE_OBJECT_GRAPH`, the last line: which saved object holds which variable). The worker's shard, with the model's
