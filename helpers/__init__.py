@@ -15,13 +15,13 @@ One concern per module:
 - :mod:`helpers.tf_server`   – a ``tf.distribute.Server`` in a subprocess (the local-I/O lesson, 05)
 - :mod:`helpers.tf_errors`   – the stable parts of a TensorFlow I/O error (missing path, op, job, hint; 05)
 - :mod:`helpers.multiworker` – the launcher for ``MultiWorkerMirroredStrategy`` workers: ``TF_CONFIG``, launch,
-  kill and resume, the workers' event lines (07)
+  log paths, kill and resume, the workers' event lines (07, 10)
 - :mod:`helpers.multiworker_config` – the launcher ↔ worker-script contract (event prefix, pause variables)
 - :mod:`helpers.multiworker_hooks` – optional demo hooks (event lines, a pause point) for 07's worker scripts
 - :mod:`helpers.atomic_save` – save to a temporary name, fsync, then atomically replace: a crash mid-save keeps the
   last good model (09)
-- :mod:`helpers.preemption`  – the preemption demo: launch workers, one of which waits at a known step for the
-  SIGTERM the notebook sends (09)
+- :mod:`helpers.preemption`  – the preemption demo's worker-side pause: wait at a known step for the SIGTERM the
+  notebook sends (10)
 - :mod:`helpers.errors`      – ``DataError`` (preparing MNIST), ``WorkerError`` (a started process failed) and
   ``ClaimError`` (a lesson's claim did not hold)
 

@@ -18,12 +18,12 @@ class DataError(RuntimeError):
 
 
 class WorkerError(RuntimeError):
-    """A process the helpers start did not do what was asked of it.
+    """A process the helpers start failed: it exited before it was ready, or did not reach an expected point in time.
 
-    It was given a configuration it cannot run, exited before it was ready, or did not reach an
-    expected point in time.  Raised for the ``tf.distribute.Server`` subprocess
-    (:mod:`helpers.tf_server`) and for the ``MultiWorkerMirroredStrategy`` workers
-    (:mod:`helpers.multiworker`).
+    Raised for the ``tf.distribute.Server`` subprocess (:mod:`helpers.tf_server`), for the
+    ``MultiWorkerMirroredStrategy`` workers (:mod:`helpers.multiworker`, :mod:`helpers.preemption`) and by
+    :func:`helpers.processes.wait_until`.  Bad arguments to the functions that start them are a ``ValueError`` or
+    ``TypeError`` instead, raised before anything starts.
     """
 
 

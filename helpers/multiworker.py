@@ -1,16 +1,19 @@
 """The multi-worker launcher: start ``MultiWorkerMirroredStrategy`` workers on this machine and read what they report.
 
-The worker programs are notebook 07's scripts (its ``%%writefile`` cells write them); the notebook (the parent) uses:
+The worker programs are the scripts of notebooks 07 and 10 (their ``%%writefile`` cells write them); the notebook (the
+parent) uses:
 
 * :func:`tf_config` – the ``TF_CONFIG`` JSON that tells a worker the cluster and which task it is;
 * :func:`launch` – start the workers of one attempt in a :class:`helpers.processes.ProcessGroup`, each running
-  ``python SCRIPT WORKDIR`` with its own ``TF_CONFIG`` on fresh ports;
+  ``python SCRIPT WORKDIR`` with its own ``TF_CONFIG`` on fresh ports, and logging to :func:`log_path`; one of them
+  may pause at a known step (07 kills it there, 10 sends it a SIGTERM);
 * :func:`wait_for_file` – wait (bounded) for a marker file, failing early if a worker exits;
 * :func:`kill_and_resume` – SIGKILL one worker at a known step (:func:`helpers.multiworker_hooks.pause_point`),
   then restart them all;
 * :func:`events` / :func:`step_losses` – read the workers' ``MW|`` event lines back.
 
-Every failure of a worker to get where it should is a :class:`helpers.errors.WorkerError`.
+Bad arguments raise ``ValueError`` (a bad value) or ``TypeError`` (a wrong type) and start nothing; a worker that
+fails to get where it should (exits early, does not reach a point in time) is a :class:`helpers.errors.WorkerError`.
 """
 
 from __future__ import annotations
@@ -23,14 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.errors import WorkerError
 from helpers.multiworker_config import APPROX, PAUSE_AT_ENV, PAUSED_FILE_ENV, PREFIX, parse_pause
-from helpers.processes import ProcessGroup, free_ports
+from helpers.processes import ProcessGroup, free_ports, wait_until
 
 __all__ = [
     "tf_config",
     "worker_command",
     "paused_file",
+    "log_path",
     "launch",
     "wait_for_file",
     "KillResult",
@@ -50,23 +53,37 @@ def tf_config(ports: Sequence[int], index: int, job: str = "worker") -> str:
     return json.dumps({"cluster": cluster, "task": {"type": job, "index": index}})
 
 
+def _count(value: object, name: str, what: str) -> int:
+    """``value`` if it is an integer >= 1; else TypeError (not an integer) or ValueError (< 1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer ({what}), got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1 ({what}), got {value}")
+    return value
+
+
 def worker_command(script: str | os.PathLike, workdir: str | os.PathLike) -> list[str]:
     """The arguments of ``python SCRIPT WORKDIR`` (without the interpreter), both as absolute paths.
 
     Raises:
-        WorkerError: ``script`` is not a Python file or ``workdir`` is not a directory.
+        ValueError: ``script`` is not a Python file or ``workdir`` is not a directory.
     """
     script, workdir = Path(script).resolve(), Path(workdir).resolve()
     if script.suffix != ".py" or not script.is_file():
-        raise WorkerError(f"script {script.name} is not a Python file: write it first (the notebook's %%writefile)")
+        raise ValueError(f"script {script.name} is not a Python file: write it first (the notebook's %%writefile)")
     if not workdir.is_dir():
-        raise WorkerError(f"workdir {workdir} does not exist: create it first (e.g. tempfile.mkdtemp())")
+        raise ValueError(f"workdir {workdir} does not exist: create it first (e.g. tempfile.mkdtemp())")
     return [os.fspath(script), os.fspath(workdir)]
 
 
 def paused_file(workdir: str | os.PathLike, task: int) -> Path:
     """The file worker ``task`` creates in ``workdir`` once it has paused (see :func:`launch`'s ``pause_at``)."""
     return Path(workdir) / f"paused-task{task}"
+
+
+def log_path(workdir: str | os.PathLike, attempt: int, worker: int) -> Path:
+    """Worker ``worker``'s log in attempt ``attempt`` (1-based): ``workdir/attempt<attempt>-worker<worker>.log``."""
+    return Path(workdir) / f"attempt{attempt}-worker{worker}.log"
 
 
 def launch(
@@ -82,50 +99,45 @@ def launch(
     """Start ``num_workers`` workers running ``python script workdir`` in ``group``; return their processes.
 
     Each gets ``TF_CONFIG`` for a local cluster on freshly picked ports; worker ``i`` logs to
-    ``workdir/attempt<attempt>-worker<i>.log``.  With ``pause_at="EPOCH:STEP"``, worker ``pause_task`` stops
-    after that step, creates :func:`paused_file` and waits to be killed.
+    :func:`log_path` ``(workdir, attempt, i)``.  With ``pause_at="EPOCH:STEP"``, worker ``pause_task`` is told to
+    pause after that step: the worker script's pause hook creates :func:`paused_file` there and waits, to be
+    killed (:func:`helpers.multiworker_hooks.pause_point`, 07) or for a SIGTERM
+    (:func:`helpers.preemption.sigterm_point`, 10).
 
     Raises:
-        WorkerError: bad ``num_workers``, ``pause_at`` or ``pause_task``, or a missing script or ``workdir``
-            (nothing is started).
+        TypeError, ValueError: a bad ``num_workers``, ``attempt``, ``pause_at`` or ``pause_task``, a missing script
+            or ``workdir`` (nothing is started).
     """
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-        raise WorkerError(f"num_workers must be a positive integer, got {num_workers!r}")
+    _count(num_workers, "num_workers", "the number of worker processes, e.g. 2")
+    _count(attempt, "attempt", "1 for the first start, 2 for the restart, ...")
     cmd = worker_command(script, workdir)
     workdir = Path(cmd[1])
     pause = parse_pause(pause_at)
-    if pause is not None and (isinstance(pause_task, bool) or pause_task not in range(num_workers)):
-        raise WorkerError(
-            f"pause_task must be one of the {num_workers} workers (0..{num_workers - 1}), got {pause_task!r}"
-        )
+    if pause is not None:
+        if isinstance(pause_task, bool) or not isinstance(pause_task, int):
+            raise TypeError(f"pause_task must be a worker index (an integer), got {type(pause_task).__name__}")
+        if pause_task not in range(num_workers):
+            raise ValueError(
+                f"pause_task must be one of the {num_workers} workers (0..{num_workers - 1}), got {pause_task}"
+            )
     ports = free_ports(num_workers)
     procs = []
     for i in range(num_workers):
         env = {"TF_CONFIG": tf_config(ports, i), "PYTHONIOENCODING": "utf-8"}
         if pause is not None and i == pause_task:
             env |= {PAUSE_AT_ENV: f"{pause[0]}:{pause[1]}", PAUSED_FILE_ENV: os.fspath(paused_file(workdir, i))}
-        procs.append(group.python(cmd, env=env, log=workdir / f"attempt{attempt}-worker{i}.log"))
+        procs.append(group.python(cmd, env=env, log=log_path(workdir, attempt, i)))
     return procs
 
 
 def wait_for_file(path: str | os.PathLike, timeout: float, procs: Sequence[subprocess.Popen] = ()) -> float:
-    """Wait until ``path`` exists; return the seconds waited.
+    """Wait until ``path`` exists; return the seconds waited (:func:`helpers.processes.wait_until`).
 
-    Raises :class:`WorkerError` after ``timeout`` seconds, or as soon as one of ``procs`` has exited
-    (its log, ``attempt<N>-worker<i>.log`` for :func:`launch`, says why).
+    Raises :class:`helpers.errors.WorkerError` after ``timeout`` seconds, or as soon as one of ``procs`` has exited
+    (its log, :func:`log_path` for :func:`launch`, says why).
     """
-    start = time.monotonic()
     path = Path(path)
-    while not path.exists():
-        exited = [p for p in procs if p.poll() is not None]
-        if exited:
-            raise WorkerError(
-                f"a worker exited (code {exited[0].returncode}) before {path.name} appeared; its log says why"
-            )
-        if time.monotonic() - start > timeout:
-            raise WorkerError(f"{path.name} did not appear within {timeout:g} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
+    return wait_until(path.exists, timeout, what=f"{path.name} to appear", procs=procs)
 
 
 @dataclass
@@ -150,7 +162,7 @@ def kill_and_resume(
     """Attempt 1: SIGKILL worker ``victim`` once it pauses at ``pause_at``; attempt 2: restart all (new ports).
 
     Every wait is bounded by ``timeout`` seconds and every process is reaped on the way out.
-    Raises :class:`WorkerError` if the pause point is never reached.
+    Raises :class:`helpers.errors.WorkerError` if the pause point is never reached (bad arguments: as :func:`launch`).
     """
     with ProcessGroup() as group:
         first = launch(group, script, workdir, attempt=1, pause_at=pause_at, pause_task=victim)

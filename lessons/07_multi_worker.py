@@ -268,12 +268,12 @@ import mnist_setup
 
 def show(workdir, attempt, worker, steps=False):
     """Print a worker's event lines (without the per-step lines unless asked)."""
-    for line in multiworker.events(Path(workdir) / f"attempt{attempt}-worker{worker}.log"):
+    for line in multiworker.events(multiworker.log_path(workdir, attempt, worker)):
         if steps or not line.startswith("step "):
             print(f"  attempt {attempt} worker {worker} | {line}")
 
 
-fit_events = [multiworker.events(fit_dir / f"attempt1-worker{i}.log") for i in range(2)]
+fit_events = [multiworker.events(multiworker.log_path(fit_dir, 1, i)) for i in range(2)]
 for i in range(2):
     show(fit_dir, 1, i)
 verify(
@@ -285,9 +285,10 @@ verify(
 
 # %% [markdown]
 # From here on, `helpers.multiworker.launch(group, script, shared_dir)` does the same `Popen`, and adds: it picks the
-# ports, names each log `attempt<N>-worker<i>.log`, runs the workers in a `ProcessGroup` (notebook 02) that stops them
-# when its `with` block ends, and can pause one worker at a known step to be killed; `kill_and_resume` packages a kill
-# and a restart. `show` prints a log's event lines (exact step numbers, losses after ≈).
+# ports, names each log `attempt<N>-worker<i>.log` (`multiworker.log_path(dir, N, i)`), runs the workers in a
+# `ProcessGroup` (notebook 02) that stops them when its `with` block ends, and can pause one worker at a known step to
+# be killed; `kill_and_resume` packages a kill and a restart. `show` prints a log's event lines (exact step numbers,
+# losses after ≈).
 
 # %% [markdown]
 # Two routes work without patching Keras: **A**, a Keras 3 model trained by a custom loop, and **B**, the Keras 2 package
@@ -416,7 +417,7 @@ for attempt in (1, 2):
     show(ctl_dir, attempt, 0)
 for attempt in (1, 2):
     show(ctl_dir, attempt, 1)
-chief_log = (ctl_dir / "attempt1-worker0.log").read_text(encoding="utf-8", errors="replace")
+chief_log = multiworker.log_path(ctl_dir, 1, 0).read_text(encoding="utf-8", errors="replace")
 chief_error = re.findall(r"(\w+Error): ", chief_log)[-1]  # the last line of the chief's traceback
 print("the chief's attempt 1 ended with:", chief_error)
 ctl_files = sorted(p.name for p in ctl_dir.iterdir() if not p.name.endswith(".log"))
@@ -435,7 +436,7 @@ print("shared folder:", ctl_files)
 
 # %%
 ctl_curves = {
-    f"attempt {a}": multiworker.step_losses(multiworker.events(ctl_dir / f"attempt{a}-worker0.log")) for a in (1, 2)
+    f"attempt {a}": multiworker.step_losses(multiworker.events(multiworker.log_path(ctl_dir, a, 0))) for a in (1, 2)
 }
 print({label: (steps[0], steps[-1]) for label, (steps, _) in ctl_curves.items()})
 plots.loss_curves(ctl_curves, title="Route A: loss per global step, across the restart")
@@ -545,7 +546,7 @@ tfk_dir = tmp / "tf-keras"
 tfk_dir.mkdir()
 result = multiworker.kill_and_resume("tf_keras_fit.py", tfk_dir, pause_at="2:2")
 tfk_curves = {
-    f"attempt {a}": multiworker.step_losses(multiworker.events(tfk_dir / f"attempt{a}-worker0.log")) for a in (1, 2)
+    f"attempt {a}": multiworker.step_losses(multiworker.events(multiworker.log_path(tfk_dir, a, 0))) for a in (1, 2)
 }
 print("killed worker's exit code:", result.killed_code, "| the chief's:", result.survivor_code)
 print("the chief exited by itself within 60 s:", result.survivor_code is not None and result.survivor_seconds < 60)
@@ -612,7 +613,7 @@ chief_only = tmp / "chief-only"
 chief_only.mkdir()
 with processes.ProcessGroup() as group:
     procs = multiworker.launch(group, "chief_only_save.py", chief_only)
-    logs = [chief_only / f"attempt1-worker{i}.log" for i in range(2)]
+    logs = [multiworker.log_path(chief_only, 1, i) for i in range(2)]
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not (
         "saved model.keras" in multiworker.events(logs[0])
@@ -763,7 +764,7 @@ verify(
 # ## What we verified
 
 # %%
-route_a_epochs = [line for line in multiworker.events(ctl_dir / "attempt2-worker0.log") if " done at step " in line]
+route_a_epochs = [line for line in multiworker.events(multiworker.log_path(ctl_dir, 2, 0)) if " done at step " in line]
 os.chdir(notebook_dir)
 shutil.rmtree(tmp)
 curves_and_codes = (

@@ -81,7 +81,7 @@ from unittest import mock
 import keras
 import numpy as np
 
-from helpers import multiworker, preemption, processes
+from helpers import multiworker, processes
 from helpers.claims import verify
 
 tf.get_logger().setLevel("ERROR")
@@ -236,21 +236,21 @@ verify(
 # %% [markdown]
 # ### Preempt worker 1, then restart both
 #
-# The notebook plays the orchestrator. `preemption.launch` starts both workers like 07's `multiworker.launch` and
-# asks worker 1 to wait after step 2 of epoch 2 (step 7) until a SIGTERM has arrived, so the notice lands at the same
-# step on every run. The notebook sends a real SIGTERM to worker 1 only, waits for both workers to exit, checks their
-# exit codes, and starts both again (new ports), as an orchestrator would after exit code 42. (`preemption.launch` also
-# sets `GCE_METADATA_IP` for the workers, to the same address as the script.)
+# The notebook plays the orchestrator. 07's `multiworker.launch` starts both workers and, with `pause_at="2:2"`, asks
+# worker 1 to pause after step 2 of epoch 2 (step 7); there the script's `sigterm_point` waits until a SIGTERM has
+# arrived, so the notice lands at the same step on every run. The notebook sends a real SIGTERM to worker 1 only, waits
+# for both workers to exit, checks their exit codes, and starts both again (new ports), as an orchestrator would after
+# exit code 42.
 
 # %%
 with processes.ProcessGroup() as group:
-    attempt1 = preemption.launch(group, "preempt_train.py", preempt_dir, attempt=1, sigterm_at="2:2")
+    attempt1 = multiworker.launch(group, "preempt_train.py", preempt_dir, attempt=1, pause_at="2:2")
     multiworker.wait_for_file(multiworker.paused_file(preempt_dir, 1), timeout=240, procs=attempt1)
     group.kill(attempt1[1], signal.SIGTERM)  # the preemption notice, to worker 1 only
     preempted_codes = group.wait(timeout=120, procs=attempt1)
     worker_temp_left = (preempt_dir / "workertemp_1").exists()
     checkpoint_files = sorted(p.name for p in (preempt_dir / "checkpoints").iterdir())
-    attempt2 = preemption.launch(group, "preempt_train.py", preempt_dir, attempt=2)  # the restart, new ports
+    attempt2 = multiworker.launch(group, "preempt_train.py", preempt_dir, attempt=2)  # the restart, new ports
     resumed_codes = group.wait(timeout=240, procs=attempt2)
 os.chdir(notebook_dir)
 preempt_alive = len(group.alive())
@@ -266,7 +266,7 @@ print("processes still alive:", preempt_alive)
 # %%
 def worker_report(attempt, worker):
     """(step numbers, other event lines) of one worker in one attempt."""
-    lines = multiworker.events(preempt_dir / f"attempt{attempt}-worker{worker}.log")
+    lines = multiworker.events(multiworker.log_path(preempt_dir, attempt, worker))
     return multiworker.step_losses(lines)[0], [line for line in lines if not line.startswith("step ")]
 
 

@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from helpers import multiworker
-from helpers.multiworker_config import PAUSED_FILE_ENV
-from helpers.preemption import NOT_GOOGLE_CLOUD, SIGTERM_AT_ENV
+from helpers.multiworker_config import PAUSE_AT_ENV, PAUSED_FILE_ENV
+from helpers.preemption import NOT_GOOGLE_CLOUD
 from helpers.processes import ProcessGroup, free_ports, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,12 +265,12 @@ def start_pods(group, paths, logs: Path, attempt: int, extra: dict[int, dict[str
     procs = []
     for i in range(len(names)):
         env = pod_env(i, CLUSTER_HOSTS_OVERRIDE=override, **(extra or {}).get(i, {}))
-        procs.append(group.start(pod_command(paths, args), env=env, log=logs / f"attempt{attempt}-worker{i}.log"))
+        procs.append(group.start(pod_command(paths, args), env=env, log=multiworker.log_path(logs, attempt, i)))
     return procs
 
 
 def steps(logs: Path, attempt: int, worker: int) -> tuple[list[int], list[str]]:
-    lines = multiworker.events(logs / f"attempt{attempt}-worker{worker}.log")
+    lines = multiworker.events(multiworker.log_path(logs, attempt, worker))
     return multiworker.step_losses(lines)[0], [line for line in lines if not line.startswith("step ")]
 
 
@@ -289,7 +289,7 @@ def test_the_jobs_command_survives_a_sigterm_to_one_pod(tmp_path, hard_timeout, 
     logs.mkdir()
     workdir = Path(pod_command(paths)[-1])
     paused = tmp_path / "paused-pod1"
-    pause = {1: {SIGTERM_AT_ENV: "2:2", PAUSED_FILE_ENV: str(paused)}}  # notebook 10's hook: a known step
+    pause = {1: {PAUSE_AT_ENV: "2:2", PAUSED_FILE_ENV: str(paused)}}  # notebook 10's hook: a known step
     grace = POD["terminationGracePeriodSeconds"]
     start = time.monotonic()
     with ProcessGroup() as group:
@@ -312,7 +312,7 @@ def test_the_jobs_command_survives_a_sigterm_to_one_pod(tmp_path, hard_timeout, 
     assert preempted == [42, 42] and resumed == [0, 0] and alive == []
     assert sigterm_to_exit < grace
     for i in (0, 1):
-        header = (logs / f"attempt1-worker{i}.log").read_text(encoding="utf-8").splitlines()[0]
+        header = multiworker.log_path(logs, 1, i).read_text(encoding="utf-8").splitlines()[0]
         assert header.startswith("entrypoint: TF_CONFIG=") and f'"index": {i}' in header
     before, notes_before = steps(logs, 1, 0)
     after, notes_after = steps(logs, 2, 0)
@@ -375,7 +375,7 @@ def test_the_jobs_command_runs_07s_ctl_script(tmp_path, hard_timeout, monkeypatc
     args = ["/app/scripts/ctl.py", "/shared/ctl"]
     with ProcessGroup() as group:
         codes = group.wait(180, start_pods(group, paths, logs, attempt=1, args=args))
-    assert codes == [0, 0], (logs / "attempt1-worker0.log").read_text(encoding="utf-8")[-2000:]
+    assert codes == [0, 0], multiworker.log_path(logs, 1, 0).read_text(encoding="utf-8")[-2000:]
     workdir = tmp_path / "shared" / "ctl"
     assert (workdir / "model.keras").is_file() and (workdir / "predictions.npy").is_file()
     assert not list(workdir.glob("workertemp_*"))

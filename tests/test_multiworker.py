@@ -1,4 +1,4 @@
-"""helpers.multiworker (the launcher): bad inputs fail clearly (fast); kill-and-resume works for both routes (slow).
+"""helpers.multiworker (the launcher of 07 and 10): bad arguments fail clearly (fast); kill-and-resume works (slow).
 
 The worker programs are notebook 07's scripts: :func:`lesson_scripts` writes them from the lesson's ``%%writefile``
 cells, so the slow tests run exactly the code the notebook shows.
@@ -96,7 +96,7 @@ def script(tmp_path):
 )
 def test_worker_command_rejects_bad_paths(tmp_path, script, script_name, workdir_name, match):
     (tmp_path / "notes.txt").write_text("")
-    with pytest.raises(WorkerError, match=match):
+    with pytest.raises(ValueError, match=match):
         mw.worker_command(tmp_path / script_name, tmp_path / workdir_name)
 
 
@@ -105,27 +105,30 @@ def test_worker_command_ok(tmp_path, script, monkeypatch):
     assert mw.worker_command("worker.py", ".") == [str(script.resolve()), str(tmp_path.resolve())]
 
 
-def test_launch_needs_an_existing_workdir(tmp_path, script):
-    with ProcessGroup() as group:
-        with pytest.raises(WorkerError, match="does not exist"):
-            mw.launch(group, script, tmp_path / "missing")
-        with pytest.raises(WorkerError, match="num_workers"):
-            mw.launch(group, script, tmp_path, num_workers=0)
-        assert group.procs == []
-
-
 @pytest.mark.parametrize(
-    "options, match",
+    "options, error, match",
     [
-        (dict(pause_at="1:1", pause_task=2), "pause_task must be one of the 2 workers"),
-        (dict(pause_at="x"), "pause must look like EPOCH:STEP"),
-        (dict(pause_at="0:1"), "1-based"),
+        (dict(num_workers=0), ValueError, "num_workers must be at least 1"),
+        (dict(num_workers=True), TypeError, "num_workers must be an integer"),
+        (dict(attempt=0), ValueError, "attempt must be at least 1"),
+        (dict(attempt="1"), TypeError, "attempt must be an integer"),
+        (dict(pause_at="1:1", pause_task=2), ValueError, "pause_task must be one of the 2 workers"),
+        (dict(pause_at="1:1", pause_task=True), TypeError, "pause_task must be a worker index"),
+        (dict(pause_at="x"), ValueError, "pause must look like EPOCH:STEP"),
+        (dict(pause_at="0:1"), ValueError, "1-based"),
+        (dict(pause_at=(2, 2)), TypeError, "pause must be a string"),
     ],
 )
-def test_launch_rejects_a_bad_pause(tmp_path, script, options, match):
+def test_launch_rejects_bad_arguments_and_starts_nothing(tmp_path, script, options, error, match):
+    """Bad arguments are a ValueError (bad value) or TypeError (wrong type), never a WorkerError."""
     with ProcessGroup() as group:
-        with pytest.raises(WorkerError, match=match):
+        with pytest.raises(error, match=match) as raised:
             mw.launch(group, script, tmp_path, **options)
+        assert not isinstance(raised.value, WorkerError)
+        with pytest.raises(ValueError, match="does not exist"):
+            mw.launch(group, script, tmp_path / "missing")
+        with pytest.raises(ValueError, match="is not a Python file"):
+            mw.launch(group, tmp_path / "missing.py", tmp_path)
         assert group.procs == []
 
 
@@ -134,7 +137,7 @@ def test_launch_gives_each_worker_its_tf_config_and_only_the_paused_one_the_paus
         mw.launch(group, script, tmp_path, num_workers=3, attempt=2, pause_at="2:3", pause_task=1)
         assert group.wait(30) == [0, 0, 0]
     for i in range(3):
-        seen = json.loads((tmp_path / f"attempt2-worker{i}.log").read_text())
+        seen = json.loads(mw.log_path(tmp_path, 2, i).read_text())
         assert seen["argv"] == [str(script.resolve()), str(tmp_path.resolve())]  # python SCRIPT WORKDIR
         config = json.loads(seen["env"].pop("TF_CONFIG"))
         assert config["task"] == {"type": "worker", "index": i} and len(config["cluster"]["worker"]) == 3
@@ -143,12 +146,16 @@ def test_launch_gives_each_worker_its_tf_config_and_only_the_paused_one_the_paus
 
 
 def test_wait_for_file_times_out_and_notices_exited_workers(tmp_path):
-    with pytest.raises(WorkerError, match="did not appear within 0.2 s"):
+    with pytest.raises(WorkerError, match="timed out after 0.2 s waiting for marker to appear"):
         mw.wait_for_file(tmp_path / "marker", timeout=0.2)
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait(30)
-    with pytest.raises(WorkerError, match="exited \\(code 0\\)"):
+    with pytest.raises(WorkerError, match="exited with code 0 while waiting for marker to appear"):
         mw.wait_for_file(tmp_path / "marker", timeout=30, procs=[done])
+
+
+def test_log_path():
+    assert mw.log_path("shared", 2, 1) == Path("shared") / "attempt2-worker1.log"
 
 
 def test_events_and_step_losses(tmp_path):
@@ -212,8 +219,8 @@ def test_kill_and_resume(tmp_path, script, hard_timeout):
     assert result.survivor_code not in (None, 0) and result.survivor_seconds < 60
     assert result.resumed_codes == [0, 0]
     assert result.alive_after == []
-    first = mw.events(workdir / "attempt1-worker0.log")
-    second = mw.events(workdir / "attempt2-worker0.log")
+    first = mw.events(mw.log_path(workdir, 1, 0))
+    second = mw.events(mw.log_path(workdir, 2, 0))
     assert "epoch 3/3 starts at step 10" not in first
     starts = [line for line in second if line.startswith("epoch ") and "starts" in line]
     assert starts[0] == "epoch 2/3 starts at step 5", second  # resumed at the interrupted epoch, not epoch 1
@@ -221,4 +228,4 @@ def test_kill_and_resume(tmp_path, script, hard_timeout):
     assert all(f"loss {APPROX}" in line for line in second if line.startswith("step "))
     assert (workdir / "predictions.npy").exists()
     assert not list(workdir.glob("workertemp_*")), "the non-chief's temporary save dir was not removed"
-    assert any(line.startswith("saved workertemp_1/") for line in mw.events(workdir / "attempt2-worker1.log"))
+    assert any(line.startswith("saved workertemp_1/") for line in mw.events(mw.log_path(workdir, 2, 1)))

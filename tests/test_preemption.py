@@ -1,5 +1,6 @@
-"""helpers.preemption and notebook 10's preemption demo: bad inputs fail clearly, the pause waits for a real SIGTERM
-and hands it on, and the lesson's worker script, sent a real SIGTERM, saves at the next step on every worker.
+"""helpers.preemption and notebook 10's preemption demo: the pause waits for a real SIGTERM and hands it on (bad
+arguments fail clearly), and the lesson's worker script, started by helpers.multiworker.launch and sent a real SIGTERM,
+saves at the next step on every worker.
 
 The worker program is notebook 10's ``%%writefile preempt_train.py`` cell: :func:`lesson_script` writes it from the
 lesson source, so the TensorFlow tests run exactly the code the notebook shows.
@@ -7,7 +8,6 @@ lesson source, so the TensorFlow tests run exactly the code the notebook shows.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -20,9 +20,9 @@ import pytest
 
 from helpers import multiworker, preemption
 from helpers.errors import WorkerError
-from helpers.multiworker_config import PAUSED_FILE_ENV, PREFIX
-from helpers.preemption import NOT_GOOGLE_CLOUD, SIGTERM_AT_ENV
-from helpers.processes import ProcessGroup
+from helpers.multiworker_config import PAUSE_AT_ENV, PAUSED_FILE_ENV, PREFIX
+from helpers.preemption import NOT_GOOGLE_CLOUD
+from helpers.processes import ProcessGroup, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = ROOT / "lessons" / "10_preemption.py"
@@ -42,35 +42,36 @@ def lesson_script(folder: Path, name: str = SCRIPT) -> Path:
     raise AssertionError(f"{LESSON.name} has no `%%writefile {name}` cell")
 
 
-def wait_until(path: Path, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return path.exists()
-
-
 # ----------------------------------------------------------------------------- fast: the pause (no TensorFlow)
 def test_sigterm_point_does_nothing_unless_asked(monkeypatch, tmp_path):
-    monkeypatch.delenv(SIGTERM_AT_ENV, raising=False)
+    monkeypatch.delenv(PAUSE_AT_ENV, raising=False)
     preemption.sigterm_point(2, 2)  # returns at once
-    monkeypatch.setenv(SIGTERM_AT_ENV, "2:2")
+    monkeypatch.setenv(PAUSE_AT_ENV, "2:2")
     monkeypatch.setenv(PAUSED_FILE_ENV, str(tmp_path / "paused"))
     preemption.sigterm_point(2, 1)
     preemption.sigterm_point(1, 2)
     assert not (tmp_path / "paused").exists()
 
 
-@pytest.mark.parametrize("timeout", [0, -1, True, "5"])
-def test_sigterm_point_rejects_a_bad_timeout(monkeypatch, tmp_path, timeout):
-    monkeypatch.setenv(SIGTERM_AT_ENV, "1:1")
+@pytest.mark.parametrize(
+    "timeout, error, match",
+    [
+        (0, ValueError, "timeout must be a positive number"),
+        (-1, ValueError, "timeout must be a positive number"),
+        (True, TypeError, "timeout must be a number of seconds"),
+        ("5", TypeError, "timeout must be a number of seconds"),
+    ],
+)
+def test_sigterm_point_rejects_a_bad_timeout(monkeypatch, tmp_path, timeout, error, match):
+    monkeypatch.setenv(PAUSE_AT_ENV, "1:1")
     monkeypatch.setenv(PAUSED_FILE_ENV, str(tmp_path / "paused"))
-    with pytest.raises(ValueError, match="timeout must be a positive number"):
+    with pytest.raises(error, match=match):
         preemption.sigterm_point(1, 1, timeout=timeout)
     assert not (tmp_path / "paused").exists()
 
 
 def test_sigterm_point_gives_up_after_its_timeout(monkeypatch, tmp_path):
-    monkeypatch.setenv(SIGTERM_AT_ENV, "1:3")
+    monkeypatch.setenv(PAUSE_AT_ENV, "1:3")
     monkeypatch.setenv(PAUSED_FILE_ENV, str(tmp_path / "paused"))
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(WorkerError, match="no SIGTERM within 0.2 s after epoch 1 step 3"):
@@ -92,10 +93,10 @@ def test_sigterm_point_waits_for_a_real_sigterm(tmp_path, handled):
     without one, SIGTERM terminates the worker as usual."""
     code = HANDLED if handled else "\n".join(line for line in HANDLED.splitlines() if "signal.signal" not in line)
     marker = tmp_path / "paused"
-    env = {SIGTERM_AT_ENV: "2:2", PAUSED_FILE_ENV: str(marker), "PYTHONIOENCODING": "utf-8"}
+    env = {PAUSE_AT_ENV: "2:2", PAUSED_FILE_ENV: str(marker), "PYTHONIOENCODING": "utf-8"}
     with ProcessGroup() as group:
         proc = group.python(["-c", code], env=env, log=tmp_path / "log", cwd=ROOT)
-        assert wait_until(marker) and proc.poll() is None  # paused, still running
+        wait_until(marker.exists, 30, what="the pause", procs=[proc])  # paused, still running
         time.sleep(0.3)
         assert proc.poll() is None  # it waits for the signal, not for time to pass
         group.kill(proc, signal.SIGTERM)
@@ -109,64 +110,6 @@ def test_sigterm_point_waits_for_a_real_sigterm(tmp_path, handled):
         )
     else:
         assert code == -signal.SIGTERM and "training on" not in log
-
-
-# ----------------------------------------------------------------------------- fast: the launcher (no TensorFlow)
-FAKE_WORKER = """import json, os, sys
-keys = ("TF_CONFIG", "GCE_METADATA_IP")
-env = {k: v for k, v in os.environ.items() if k in keys or k.startswith("MW_")}
-print(json.dumps({"env": env, "argv": sys.argv}))
-"""
-
-
-@pytest.fixture
-def script(tmp_path):
-    """A worker script without TensorFlow: it prints what the launcher gave it."""
-    path = tmp_path / "worker.py"
-    path.write_text(FAKE_WORKER)
-    return path
-
-
-@pytest.mark.parametrize(
-    "options, match",
-    [
-        (dict(num_workers=0), "num_workers must be a positive integer"),
-        (dict(num_workers=True), "num_workers must be a positive integer"),
-        (dict(attempt=0), "attempt must be a positive integer"),
-        (dict(attempt="1"), "attempt must be a positive integer"),
-        (dict(sigterm_at="1:1", sigterm_task=2), "sigterm_task must be one of the 2 workers"),
-        (dict(sigterm_at="1:1", sigterm_task=True), "sigterm_task must be one of the 2 workers"),
-        (dict(sigterm_at="x"), "pause must look like EPOCH:STEP"),
-        (dict(sigterm_at="0:1"), "1-based"),
-    ],
-)
-def test_launch_rejects_bad_options_and_starts_nothing(tmp_path, script, options, match):
-    with ProcessGroup() as group:
-        with pytest.raises(WorkerError, match=match):
-            preemption.launch(group, script, tmp_path, **options)
-        assert group.procs == []
-
-
-def test_launch_rejects_missing_paths(tmp_path, script):
-    with ProcessGroup() as group:
-        with pytest.raises(WorkerError, match="is not a Python file"):
-            preemption.launch(group, tmp_path / "missing.py", tmp_path)
-        with pytest.raises(WorkerError, match="does not exist"):
-            preemption.launch(group, script, tmp_path / "missing")
-        assert group.procs == []
-
-
-def test_launch_gives_every_worker_its_config_and_only_the_preempted_one_the_pause(tmp_path, script):
-    with ProcessGroup() as group:
-        preemption.launch(group, script, tmp_path, num_workers=3, attempt=2, sigterm_at="2:3", sigterm_task=1)
-        assert group.wait(30) == [0, 0, 0]
-    for i in range(3):
-        seen = json.loads((tmp_path / f"attempt2-worker{i}.log").read_text())
-        assert seen["argv"] == [str(script.resolve()), str(tmp_path.resolve())]  # python SCRIPT WORKDIR
-        config = json.loads(seen["env"].pop("TF_CONFIG"))
-        assert config["task"] == {"type": "worker", "index": i} and len(config["cluster"]["worker"]) == 3
-        pause = {SIGTERM_AT_ENV: "2:3", PAUSED_FILE_ENV: str(multiworker.paused_file(tmp_path.resolve(), 1))}
-        assert seen["env"] == NOT_GOOGLE_CLOUD | (pause if i == 1 else {})
 
 
 # ----------------------------------------------------------------------------- real: the lesson's script, real SIGTERM
@@ -189,7 +132,7 @@ HARD_TIMEOUT = 300
 
 def steps_and_notes(workdir: Path, attempt: int, worker: int) -> tuple[list[str], list[str]]:
     """(the ``step N loss ≈X`` lines, the other event lines) of one worker in one attempt."""
-    lines = multiworker.events(workdir / f"attempt{attempt}-worker{worker}.log")
+    lines = multiworker.events(multiworker.log_path(workdir, attempt, worker))
     return [line for line in lines if line.startswith("step ")], [
         line for line in lines if not line.startswith("step ")
     ]
@@ -197,7 +140,7 @@ def steps_and_notes(workdir: Path, attempt: int, worker: int) -> tuple[list[str]
 
 def preempt(group: ProcessGroup, script: Path, workdir: Path) -> list[int | None]:
     """Attempt 1 with a real SIGTERM to worker 1 after step 7 (epoch 2, step 2); return both exit codes."""
-    procs = preemption.launch(group, script, workdir, attempt=1, sigterm_at="2:2")
+    procs = multiworker.launch(group, script, workdir, attempt=1, pause_at="2:2")  # worker 1 pauses there
     multiworker.wait_for_file(multiworker.paused_file(workdir, 1), timeout=240, procs=procs)
     group.kill(procs[1], signal.SIGTERM)
     return group.wait(120, procs)
@@ -234,8 +177,8 @@ def test_the_restart_continues_exactly_where_an_uninterrupted_run_would_be(tmp_p
     uninterrupted.mkdir()
     with ProcessGroup() as group:
         assert preempt(group, script, preempted) == [42, 42]
-        assert group.wait(240, preemption.launch(group, script, preempted, attempt=2)) == [0, 0]
-        assert group.wait(240, preemption.launch(group, script, uninterrupted, attempt=1)) == [0, 0]
+        assert group.wait(240, multiworker.launch(group, script, preempted, attempt=2)) == [0, 0]
+        assert group.wait(240, multiworker.launch(group, script, uninterrupted, attempt=1)) == [0, 0]
         assert group.alive() == []
     reference, _ = steps_and_notes(uninterrupted, 1, 0)
     assert [int(line.split()[1]) for line in reference] == list(range(1, 16))
@@ -251,14 +194,14 @@ def test_the_script_runs_without_helpers(tmp_path):
     source = lesson_script(tmp_path).read_text(encoding="utf-8")
     hooks = source[source.index("try:") : source.index("EPOCHS")]
     code = f"import sys; sys.modules['helpers'] = None\n{hooks}\nsigterm_point(2, 2)\nprint(event is print)"
-    env = {**os.environ, SIGTERM_AT_ENV: "2:2", PAUSED_FILE_ENV: str(tmp_path / "paused")}
+    env = {**os.environ, PAUSE_AT_ENV: "2:2", PAUSED_FILE_ENV: str(tmp_path / "paused")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout == "True\n" and not (tmp_path / "paused").exists()
 
 
 def test_the_script_itself_points_the_metadata_probe_away(tmp_path):
-    """The line that makes SIGTERM the notice on every machine is on the page (issue 19), with the launcher's value,
-    before the handler is created."""
+    """The line that makes SIGTERM the notice on every machine is on the page (issue 19), with NOT_GOOGLE_CLOUD's value
+    (cluster/job.yaml's too), before the handler is created."""
     source = lesson_script(tmp_path).read_text(encoding="utf-8")
     line = f'os.environ["GCE_METADATA_IP"] = "{NOT_GOOGLE_CLOUD["GCE_METADATA_IP"]}"'
     assert set(NOT_GOOGLE_CLOUD) == {"GCE_METADATA_IP"} and line in source
