@@ -614,12 +614,15 @@ chief_only.mkdir()
 with processes.ProcessGroup() as group:
     procs = multiworker.launch(group, "chief_only_save.py", chief_only)
     logs = [multiworker.log_path(chief_only, 1, i) for i in range(2)]
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not (
-        "saved model.keras" in multiworker.events(logs[0])
-        and "skipping the saves, waiting for the chief's files" in multiworker.events(logs[1])
-    ):
-        time.sleep(0.2)
+    processes.wait_until(  # bounded: fails the cell if a worker exits or 240 s pass
+        lambda: (
+            "saved model.keras" in multiworker.events(logs[0])
+            and "skipping the saves, waiting for the chief's files" in multiworker.events(logs[1])
+        ),
+        timeout=240,
+        what="the chief's model.keras and worker 1 waiting",
+        procs=procs,
+    )
     try:
         multiworker.wait_for_file(chief_only / "model" / "saved_model.pb", timeout=10, procs=procs)
         blocked = None
