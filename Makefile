@@ -39,7 +39,7 @@ PYTEST_WORKERS ?= 2
 OTHER_CPU_ENV ?= ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
 # pytest-xdist hands whole files to its 2 workers in this order: the long notebooks (07, 08) first, so both finish together.
 NB_LONG_FIRST = $(shell printf '%s\n' $(NB) | sort -r)
-NBVAL := $(PY) -m pytest -c tests/pytest.ini --rootdir=. -n $(PYTEST_WORKERS) --dist loadfile
+NBVAL := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: help install data sync run record lint test unit nbval nbval-other-cpu docs bench compat lab clean
 help:
@@ -91,7 +91,7 @@ test: $(STAMP)
 	$(NBVAL) -m "not slow" --durations=15 $(NB_LONG_FIRST) tests
 
 unit: $(STAMP)
-	$(PY) -m pytest -c tests/pytest.ini --rootdir=. tests
+	$(PY) -m pytest tests
 
 # The pages are the committed notebooks, never re-run; warnings fail the build. tests/test_site.py opens every page
 # in Debian's chromium (make test runs it).
