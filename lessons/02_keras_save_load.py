@@ -22,7 +22,7 @@
 # - how to check a round trip: weights and optimizer state (bitwise, by position), predictions (up to float32 rounding), and the continued loss curve
 # - the seed tutorial's Keras 2 SavedModel directory through `tf_keras`, and why Keras 3's `model.save('a_directory')` raises
 #
-# **Expected run time:** about 50 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 45 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

@@ -18,7 +18,7 @@
 # - Keras 3's `model.export` and `keras.export.ExportArchive` (a custom signature) vs `tf.saved_model.save`
 # - fine-tuning a loaded SavedModel under `MirroredStrategy`: Keras 3's `TFSMLayer` and the seed's `hub.KerasLayer` with `tf_keras`, and exactly when each one works
 #
-# **Expected run time:** about 40 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 30 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

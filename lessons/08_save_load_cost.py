@@ -21,7 +21,7 @@
 # - how long saving and loading take, and which timing difference holds at which model size
 # - going deeper: `Checkpoint.restore` before `optimizer.build`, `expect_partial()`, sharded weights, export formats
 #
-# **Expected run time:** about 50 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 40 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

@@ -18,7 +18,7 @@
 # - the one line a worker script needs so that the handler takes SIGTERM as the notice on every machine
 # - where Keras 3's `BackupAndRestore(save_freq=<steps>)` really resumes
 #
-# **Expected run time:** about 25 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 20 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup

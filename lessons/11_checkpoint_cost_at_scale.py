@@ -19,7 +19,7 @@
 # - how to measure a save against the disk's own speed: `fsync`, the page cache, raw probes and their median
 # - what checkpoints of models up to 50 million parameters cost on a 2-core machine, and when asynchronous checkpoints and sharding pay
 #
-# **Expected run time:** about 30 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 25 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
