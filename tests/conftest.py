@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,3 +29,18 @@ def run_python(code: str, timeout: float = 120, env: dict | None = None) -> subp
 @pytest.fixture
 def python_subprocess():
     return run_python
+
+
+@pytest.fixture
+def hard_timeout(request):
+    """Fail (instead of hanging) after the test module's ``HARD_TIMEOUT`` seconds; ProcessGroups still reap."""
+    seconds = int(request.module.HARD_TIMEOUT)
+
+    def expire(signum, frame):
+        raise TimeoutError(f"test exceeded its hard timeout of {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

@@ -216,20 +216,6 @@ def test_the_scripts_written_for_the_image_are_the_notebooks_cells(tmp_path):
 HARD_TIMEOUT = 240
 
 
-@pytest.fixture
-def hard_timeout():
-    """Fail (instead of hanging) after HARD_TIMEOUT seconds; the ProcessGroup still reaps the pods."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"test exceeded its hard timeout of {HARD_TIMEOUT} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(HARD_TIMEOUT)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
 def image_paths(tmp_path: Path) -> dict[str, Path]:
     """The image's paths on this machine: /app (the entrypoint, and the scripts it writes) and the /shared mount."""
     entrypoint.write_scripts(tmp_path / "app" / "scripts")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -187,21 +186,7 @@ def test_losses_are_printed_after_approx_and_parsed_back(tmp_path):
 
 
 # ----------------------------------------------------------------------------- slow: kill and resume
-@pytest.fixture
-def hard_timeout():
-    """Fail (instead of hanging) if a test runs longer than HARD_TIMEOUT seconds; kill_and_resume's
-    ProcessGroup still reaps its workers when the exception unwinds through it."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"test exceeded its hard timeout of {HARD_TIMEOUT} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(HARD_TIMEOUT)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
+# the hard_timeout fixture (tests/conftest.py) reads this; kill_and_resume's ProcessGroup still reaps its workers
 HARD_TIMEOUT = 420
 
 

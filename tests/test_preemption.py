@@ -113,18 +113,6 @@ def test_sigterm_point_waits_for_a_real_sigterm(tmp_path, handled):
 
 
 # ----------------------------------------------------------------------------- real: the lesson's script, real SIGTERM
-@pytest.fixture
-def hard_timeout():
-    """Fail (instead of hanging) after HARD_TIMEOUT seconds; the ProcessGroup still reaps the workers."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"test exceeded its hard timeout of {HARD_TIMEOUT} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(HARD_TIMEOUT)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 HARD_TIMEOUT = 300
