@@ -461,7 +461,8 @@ verify(
 #
 # `model.export` ignored the options and failed on the worker. Without `ExportArchive`, get a `model.export` SavedModel
 # of this model into a relative folder, `"exported_here"`, then load it back onto the worker and check its `serve`
-# endpoint on the 64 digits against `reference`. Hint: which process does the writing when the variables are local?
+# endpoint on the 64 digits against `reference` (compare the restored values first, as the lesson does). Hint: which
+# process does the writing when the variables are local?
 # The solution is in the next cell (hidden: click to show it).
 
 # %% cellView="form" jupyter={"source_hidden": true}
@@ -474,6 +475,8 @@ print("exported_here:", sorted(p.name for p in (tmp / "exported_here").iterdir()
 with strategy.scope():
     exported_here = tf.saved_model.load("exported_here", options=local_load)
 print("loaded back on", exported_here.variables[0].device)
+exported_here_values_match = restored_values_match(exported_here.variables, local_copy)
+print("restored values equal the model's weights:", exported_here_values_match)
 exported_here_closeness = roundtrip.assert_close(reference, exported_here.serve(x), what="predictions")
 print("serve vs the model's predictions:", exported_here_closeness)
 export_served_on = exported_here.variables[0].device
@@ -485,6 +488,7 @@ verify(
         "its model.export, loaded with the I/O device, restores onto the worker": export_served_on.startswith(
             "/job:worker/"
         ),
+        "its values are the model's weights, bitwise": exported_here_values_match,
         "and serves the model's predictions up to float32 rounding": exported_here_closeness.max_abs_diff
         <= exported_here_closeness.tolerance,
     }
