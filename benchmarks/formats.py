@@ -176,9 +176,13 @@ def _load_manager(path: Path, model) -> tuple[Any, str]:
     return model, f"latest checkpoint: {Path(prefix).name}"
 
 
-def _load_backup(path: Path, model) -> tuple[Any, str]:
-    """What ``BackupAndRestore`` does at the start of the next ``fit``; the note says the epoch it resumes at."""
-    callback = _backup_and_restore(path)
+def _load_backup(path: Path, model, double: bool = False) -> tuple[Any, str]:
+    """What ``BackupAndRestore`` does at the start of the next ``fit``; the note says the epoch it resumes at.
+
+    ``double``: the callback as it was saved with, ``double_checkpoint=True``, so that a restore that fails falls
+    back to the ``*.bkp`` copies, as it would in the next ``fit``.
+    """
+    callback = _backup_and_restore(path, double=double)
     callback.set_model(model)
     callback.on_train_begin()
     epoch = getattr(model, "_initial_epoch", None)
@@ -279,7 +283,7 @@ ALL: tuple[SaveFormat, ...] = (
         "backup_and_restore_double",
         "BackupAndRestore double",
         "backup",
-        _load_backup,
+        lambda path, model: _load_backup(path, model, double=True),
         callback=lambda path: _backup_and_restore(path, double=True),
         into_model=True,
         call="`BackupAndRestore(folder, double_checkpoint=True)`",
