@@ -34,7 +34,7 @@
 #
 # A number printed after **≈** (a loss, an accuracy, the tiny gap between two ways of computing the same thing) comes
 # out of float32 arithmetic whose last digits depend on your CPU, so yours may differ in those digits; the cell's
-# asserts check what the number means.
+# checks test what the number means (a tolerance, a threshold, a direction).
 
 # %%
 import os
