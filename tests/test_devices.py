@@ -72,3 +72,154 @@ def test_too_many_replicas_is_a_clear_error(python_subprocess):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "RAISED asked for 3 replicas but only 2" in result.stdout
     assert "use_cpu_replicas(3)" in result.stdout
+
+
+# DISTSAVE_KEEP_GPUS: the opt-in to run the replicas on the GPUs. No GPU here, so the planning and the calls it makes
+# to tf.config are tested on CPU (a recording stand-in for tf.config); the real GPU run is `make gpu-check`.
+
+
+@pytest.mark.parametrize(
+    ("value", "keep"), [(None, False), ("", False), ("0", False), (" 0 ", False), ("1", True), (" 1\n", True)]
+)
+def test_keep_gpus_reads_the_environment_variable(value, keep):
+    environ = {} if value is None else {devices.KEEP_GPUS_ENV: value}
+    assert devices.keep_gpus_requested(environ) is keep
+
+
+@pytest.mark.parametrize("bad", ["yes", "true", "2", "gpu", "-1"])
+def test_keep_gpus_rejects_other_values_and_says_what_to_set(bad):
+    with pytest.raises(ValueError, match="DISTSAVE_KEEP_GPUS=1 to run the replicas on the GPUs") as err:
+        devices.keep_gpus_requested({devices.KEEP_GPUS_ENV: bad})
+    assert repr(bad) in str(err.value) and "DISTSAVE_KEEP_GPUS=0" in str(err.value)
+
+
+@pytest.mark.parametrize("gpus", [[], ["GPU:0"], ["GPU:0", "GPU:1"]])
+def test_without_the_opt_in_the_plan_is_unchanged(gpus):
+    assert devices.plan_replicas(2, gpus, keep_gpus=False) == devices.plan_cpu_replicas(2, gpus)
+
+
+def test_opt_in_without_a_gpu_changes_nothing():
+    assert devices.plan_replicas(2, [], keep_gpus=True) == devices.plan_cpu_replicas(2, [])
+
+
+def test_opt_in_with_one_gpu_splits_it_into_logical_gpus():
+    plan = devices.plan_replicas(2, ["GPU:0"], keep_gpus=True)
+    assert plan.devices == ("/gpu:0", "/gpu:1") and plan.num_replicas == 2
+    assert plan.kept_gpus == 1 and plan.split_gpu and plan.hidden_gpus == 0
+    assert "DISTSAVE_KEEP_GPUS=1" in plan.reason
+
+
+@pytest.mark.parametrize(("count", "hidden"), [(2, 0), (4, 2)])
+def test_opt_in_with_enough_gpus_uses_the_first_n(count, hidden):
+    plan = devices.plan_replicas(2, [f"GPU:{i}" for i in range(count)], keep_gpus=True)
+    assert plan.devices == ("/gpu:0", "/gpu:1")
+    assert plan.kept_gpus == 2 and not plan.split_gpu and plan.hidden_gpus == hidden
+
+
+def test_opt_in_with_fewer_gpus_than_replicas_splits_the_first():
+    plan = devices.plan_replicas(4, ["GPU:0", "GPU:1"], keep_gpus=True)
+    assert plan.devices == ("/gpu:0", "/gpu:1", "/gpu:2", "/gpu:3")
+    assert plan.kept_gpus == 1 and plan.split_gpu and plan.hidden_gpus == 1
+    one = devices.plan_replicas(1, ["GPU:0"], keep_gpus=True)
+    assert one.devices == ("/gpu:0",) and not one.split_gpu
+
+
+def test_plan_replicas_checks_its_arguments():
+    with pytest.raises(ValueError, match="positive integer"):
+        devices.plan_replicas(0, ["GPU:0"], keep_gpus=True)
+    with pytest.raises(TypeError, match="keep_gpus must be a bool"):
+        devices.plan_replicas(2, ["GPU:0"], keep_gpus="1")
+
+
+class _RecordingConfig:
+    """Stands in for ``tf.config`` on a machine with GPUs: records what ``_use_gpus`` asks of it."""
+
+    def __init__(self, initialised: bool = False, logical_gpus: int = 0):
+        self.calls: list[tuple] = []
+        self.initialised, self.logical_gpus = initialised, logical_gpus
+        self.experimental = self
+
+    def LogicalDeviceConfiguration(self, memory_limit=None):  # noqa: N802 (tf's name)
+        return ("logical", memory_limit)
+
+    def _record(self, *call):
+        if self.initialised:
+            raise RuntimeError("cannot be modified after being initialized")
+        self.calls.append(call)
+
+    def set_visible_devices(self, devices, kind):
+        self._record("visible", tuple(devices), kind)
+
+    def set_logical_device_configuration(self, device, configs):
+        self._record("split", device, tuple(configs))
+
+    def set_memory_growth(self, device, enable):
+        self._record("growth", device, enable)
+
+    def list_logical_devices(self, kind):
+        return ["gpu"] * self.logical_gpus
+
+
+class _FakeTF:
+    def __init__(self, config):
+        self.config = config
+
+
+def test_one_gpu_is_split_with_a_memory_limit(monkeypatch):
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    config = _RecordingConfig()
+    plan = devices.plan_replicas(2, ["GPU:0"], keep_gpus=True)
+    assert devices._use_gpus(_FakeTF(config), plan, ["GPU:0"]) == plan
+    limit = ("logical", devices.GPU_MEMORY_LIMIT_MB)
+    assert config.calls == [("visible", ("GPU:0",), "GPU"), ("split", "GPU:0", (limit, limit))]
+    assert devices.os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"  # for the processes started from here
+
+
+def test_enough_gpus_are_used_as_they_are_with_memory_growth(monkeypatch):
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "false")  # the learner's own setting wins
+    config = _RecordingConfig()
+    gpus = ["GPU:0", "GPU:1", "GPU:2"]
+    devices._use_gpus(_FakeTF(config), devices.plan_replicas(2, gpus, keep_gpus=True), gpus)
+    assert config.calls == [
+        ("visible", ("GPU:0", "GPU:1"), "GPU"),
+        ("growth", "GPU:0", True),
+        ("growth", "GPU:1", True),
+    ]
+    assert devices.os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"
+
+
+def test_gpu_set_up_after_initialisation(monkeypatch):
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    plan = devices.plan_replicas(2, ["GPU:0"], keep_gpus=True)
+    # the same set-up again (a re-run cell): harmless
+    assert devices._use_gpus(_FakeTF(_RecordingConfig(initialised=True, logical_gpus=2)), plan, ["GPU:0"]) == plan
+    # another count: restart the kernel
+    with pytest.raises(RuntimeError, match="Restart the kernel"):
+        devices._use_gpus(_FakeTF(_RecordingConfig(initialised=True, logical_gpus=4)), plan, ["GPU:0"])
+
+
+def test_bad_opt_in_value_fails_before_tensorflow_starts(python_subprocess):
+    result = python_subprocess(
+        "import sys\n"
+        "from helpers import devices\n"
+        "try:\n"
+        "    devices.use_cpu_replicas(2)\n"
+        "except ValueError as err:\n"
+        "    print('RAISED', err)\n"
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)\n",
+        env={"DISTSAVE_KEEP_GPUS": "yes"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "RAISED DISTSAVE_KEEP_GPUS='yes' is not understood" in result.stdout
+    assert "tensorflow imported: False" in result.stdout
+
+
+def test_opt_in_on_a_machine_without_a_gpu_gives_the_same_cpu_replicas(python_subprocess):
+    result = python_subprocess(
+        "from helpers import devices\n"
+        "plan = devices.use_cpu_replicas(2)\n"
+        "print(plan.devices, plan.kept_gpus, devices.replica_devices())\n",
+        env={"DISTSAVE_KEEP_GPUS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "('/cpu:0', '/cpu:1') 0 ['/cpu:0', '/cpu:1']"
