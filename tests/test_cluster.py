@@ -110,7 +110,7 @@ def test_make_lint_validates_every_manifest_against_the_version_the_docs_state()
     (line,) = [ln for ln in makefile.splitlines() if "kubernetes_validate" in ln]
     assert "--strict" in line and line.rstrip().endswith("cluster/*.yaml")
     version = re.search(r"--kubernetes-version (\d+\.\d+)\.0", line)[1]
-    assert sorted(p.name for p in CLUSTER.glob("*.yaml")) == ["job.yaml", "service.yaml", "volume.yaml"]
+    assert sorted(p.name for p in CLUSTER.glob("*.yaml")) == ["job.yaml", "networkpolicy.yaml", "service.yaml", "volume.yaml"]
     assert f"Kubernetes {version}" in (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
 
 
