@@ -17,7 +17,7 @@
 # - saving a model trained under `MirroredStrategy` to one `.keras` file, and what that file holds
 # - loading it with no strategy and training on **without** calling `compile` again
 # - loading it under `OneDeviceStrategy`, and under a `MirroredStrategy` with fewer replicas (1) or more (4, in a new
-#   process), and why no batch may leave a replica without data
+#   process), and Keras `fit`'s crash on a batch that leaves a replica empty
 # - what goes wrong when a model loaded *outside* `strategy.scope()` is trained under the strategy, and the fix
 # - how to check a round trip: weights and optimizer state (bitwise, by position), predictions (up to float32 rounding), and the continued loss curve
 # - the seed tutorial's Keras 2 SavedModel directory through `tf_keras`, and why Keras 3's `model.save('a_directory')` raises
@@ -148,7 +148,8 @@ print("saved:", keras_path.relative_to(tmp), "| files in the archive:", members)
 #
 # 1. **Weights**: every weight array is bitwise identical to the saved model's.
 # 2. **Optimizer state**: every optimizer variable (step counter, learning rate, Adam's two moments per weight) is
-#    bitwise identical, compared **by position**: reloading drops the model-name prefix from variable *paths*.
+#    bitwise identical, compared **by position**: on Keras 3.13 and 3.15 reloading drops the model-name prefix from
+#    variable *paths* (the 3.16 nightly keeps it).
 # 3. **Predictions** on the probe batch are equal up to float32 rounding (at most `roundtrip.RTOL` = 0.00001 relative
 #    to the size of the logits): on another device setup the same products may be added in another order, which
 #    changes last digits depending on your CPU.
@@ -373,7 +374,10 @@ print(
 #
 # With the last batch of 5 kept, the process died inside `fit`: TensorFlow's C++ code failed a check and aborted the
 # whole process (`SIGABRT`), with no Python exception to catch. That batch, which left a replica with no image, is its
-# only difference from the first run. Drop it (`drop_remainder=True`), or use a multiple of the global batch.
+# only difference from the first run. A crash, not a rule: tf.distribute is designed to give such a replica an
+# [empty batch](https://www.tensorflow.org/tutorials/distribute/input#partial_batches). Seen on logical CPUs with TF
+# 2.20–2.21 (Keras 3.13–3.15) and the 2.23 nightly; GPUs untried. Drop it (`drop_remainder=True`), or `repeat()`
+# before `batch()` so none is partial (not shown).
 #
 # ## 4. Load inside the scope you will train under
 #
