@@ -14,6 +14,8 @@
 #                and cost at scale (1e6, 1e7, 5e7 parameters); BENCH_OUT=benchmarks/results to update the committed run
 #   make compat STACK=colab|nightly|pinned   run every notebook on another TF stack, write docs/compatibility.md
 #   make lab     JupyterLab on notebooks/
+#   make gpu-check   on a machine with a GPU, run every notebook with its replicas on the GPUs (DISTSAVE_KEEP_GPUS=1)
+#                and report per notebook: ran to the end, verify claims held (outputs not compared); no GPU: checks nothing
 # Every target sets itself up: it uses the active virtualenv / conda env if there is
 # one, else creates .venv, and installs requirements.txt + this package (once).
 SHELL := /bin/bash
@@ -121,6 +123,11 @@ compat: data
 
 lab: data
 	$(PY) -m jupyter lab notebooks
+
+# docs/accelerators.md: not part of make test (no CI machine has a GPU); without a GPU it exits 0 and says so.
+.PHONY: gpu-check
+gpu-check: data
+	$(PY) scripts/gpu_check.py $(NB)
 
 clean:
 	rm -rf build .pytest_cache
