@@ -39,18 +39,36 @@ PYTEST_WORKERS ?= 2
 # summation order the way another CPU does: oneDNN limited to AVX (no AVX2 / AVX-512 kernels) and one intra-op thread.
 # On the recording machine it changes raw float32 results (see CONTRIBUTING.md); checked outputs must not change.
 OTHER_CPU_ENV ?= ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
-# pytest-xdist hands whole files to its 2 workers in this order: the long notebooks (07, 08) first, so both finish together.
-NB_LONG_FIRST = $(shell printf '%s\n' $(NB) | sort -r)
+# pytest-xdist hands whole files to its 2 workers in this order: the longest first, by the "Expected run time" in each
+# lesson's header (scripts/budget.py keeps it up to date), so that both workers finish at about the same time.
+NB_LONG_FIRST = $(shell for nb in $(NB); do \
+  s=$$(grep -o 'Expected run time:\*\* about [0-9]*' lessons/$$(basename $$nb .ipynb).py 2>/dev/null | grep -o '[0-9]*$$'); \
+  echo "$${s:-0} $$nb"; done | sort -k1,1nr -k2,2 | cut -d' ' -f2)
 NBVAL := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: help install data sync run record lint test unit nbval nbval-other-cpu docs bench compat lab clean
 help:
 	@sed -n 's/^#   //p' Makefile
 
-$(PY):
-	python3 -m venv $(ENV_DIR)
+# One Python: the pinned stack is tested on 3.11 (environment.yml, pyproject's requires-python and ruff target, the CI
+# image agree: tests/test_environment.py). .venv is made with python3.11 (PYTHON=/path/to/python3.11 picks another
+# binary), and an environment with any other Python stops here, before anything is installed.
+PYTHON_VERSION := 3.11
+PYTHON ?= python$(PYTHON_VERSION)
 
-$(STAMP): requirements.txt pyproject.toml | $(PY)
+$(PY):
+	@command -v $(PYTHON) >/dev/null || { echo "make: no $(PYTHON) found; the tested stack needs Python $(PYTHON_VERSION):" \
+	  "install it, or name one: make PYTHON=/path/to/python$(PYTHON_VERSION) ..." >&2; exit 1; }
+	$(PYTHON) -m venv $(ENV_DIR)
+
+.PHONY: python-check
+python-check: | $(PY)
+	@v=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); [ "$$v" = "$(PYTHON_VERSION)" ] || { \
+	  echo "make: $(ENV_DIR) (the active environment, else .venv) has Python $$v; the tested stack needs Python" \
+	  "$(PYTHON_VERSION). Use an environment with Python $(PYTHON_VERSION) (conda env create -f environment.yml), or" \
+	  "remove .venv and run make with python$(PYTHON_VERSION) on PATH." >&2; exit 1; }
+
+$(STAMP): requirements.txt pyproject.toml | python-check
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -e .
 	$(PY) -m pip check
 	touch $@
@@ -92,7 +110,8 @@ test: $(STAMP)
 	@$(MAKE) --no-print-directory -j3 lint data docs
 	$(NBVAL) -m "not slow" --durations=15 $(NB_LONG_FIRST) tests
 
-unit: $(STAMP)
+# The data tests read the prepared MNIST, so make unit prepares it first (once), as make test does.
+unit: data
 	$(PY) -m pytest tests
 
 # The pages are the committed notebooks, never re-run; warnings fail the build. tests/test_site.py opens every page
