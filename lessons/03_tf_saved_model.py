@@ -369,8 +369,9 @@ verify(
 )
 
 # %% [markdown]
-# The same model **without** a strategy fails at its first training step: Adam names each of its *slot variables* (the
-# per-weight state, such as the momentum) after the weight it belongs to, and that name,
+# On Keras 3.13 and 3.15 the same model **without** a strategy fails at its first training step (keras-nightly
+# 3.16.0.dev2026102704 trains it: the README's compatibility table; not shown here): Adam names each of its *slot
+# variables* (the per-weight state, such as the momentum) after the weight it belongs to, and that name,
 # `sequential_conv2d_kernel:0_momentum`, is not a valid *name scope* (the prefix TensorFlow puts on names; `:` is not
 # allowed in it).
 
@@ -393,8 +394,8 @@ verify(
 
 # %% [markdown]
 # The `:0` is there under the strategy as well (the first weight's name printed in the training cell above), and there
-# training works; these cells show *that* the strategy makes the difference, not why. Exercise 1 tries a strategy with
-# a single replica.
+# training works; these cells show *that* the strategy makes the difference on this Keras, not why. Exercise 1 tries a
+# strategy with a single replica.
 #
 # ## Fine-tuning a loaded SavedModel, the seed's way: `hub.KerasLayer` and `tf_keras`
 #
@@ -584,7 +585,7 @@ verify(
 #
 # | SavedModel written by | wrapped with | result under `MirroredStrategy` |
 # |---|---|---|
-# | Keras 3: `model.export(dir)` | `keras.layers.TFSMLayer(dir, call_endpoint="serving_default", trainable=True)`, model built inside `strategy.scope()` | trains (with no strategy: `ValueError: ... is not a valid scope name`) |
+# | Keras 3: `model.export(dir)` | `keras.layers.TFSMLayer(dir, call_endpoint="serving_default", trainable=True)`, model built inside `strategy.scope()` | trains (with no strategy, on Keras 3.13–3.15: `ValueError: ... is not a valid scope name`) |
 # | Keras 3: `model.export` or `tf.saved_model.save` | `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)`, loaded inside or outside the scope | `ValueError: Expected a string, got <..._UserObject ...>`: the loaded object is not callable |
 # | Keras 3: `tf.saved_model.save` | `hub.KerasLayer(dir, signature="serving_default", output_key="output_0")` | inference only; with `trainable=True`: `ValueError: Setting hub.KerasLayer.trainable = True is unsupported when calling a SavedModel signature.` |
 # | `tf_keras`: `tf.saved_model.save(tf_keras_model, dir)` | `hub.KerasLayer(tf.saved_model.load(dir), trainable=True)` in a `tf_keras` model, loaded **inside** `strategy.scope()` | trains |
