@@ -26,6 +26,12 @@ At every instant the target is therefore either the complete previous artifact o
 leaves at most a hidden leftover beside it; :func:`leftovers` finds them and :func:`remove_leftovers` deletes them.
 SIGKILL-ing a process does not lose what it already wrote (the page cache survives); ``fsync`` is for power loss
 and kernel crashes, which a kill test cannot show, and costs one flush of the written bytes.
+
+Only a mounted file system has these renames: a local disk, or a network file system mounted as one (NFS renames
+atomically on the server; its Linux client refuses ``renameat2`` flags, so folders take the two-rename fallback).
+Every function here therefore refuses a URL (``gs://``, ``s3://``, ``hdfs://``, any ``scheme://``; see
+:func:`local_path`): on an object store TensorFlow's "rename" is a copy then a delete, and an object is replaced
+whole by one upload anyway. Notebook 09 and ``docs/cluster.md`` say what to use there.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["save_atomically", "exchange", "fsync_tree", "leftovers", "remove_leftovers"]
+__all__ = ["save_atomically", "exchange", "fsync_tree", "leftovers", "remove_leftovers", "local_path"]
 
 SAVING_PREFIX = ".saving-"  #: hidden name of an artifact being written: ``.saving-<token>-<target name>``
 REPLACED_PREFIX = ".replaced-"  #: hidden name of a previous directory being removed: ``.replaced-<token>-<name>``
@@ -48,14 +54,44 @@ REPLACED_PREFIX = ".replaced-"  #: hidden name of a previous directory being rem
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
+# A URL scheme (RFC 3986: a letter, then letters, digits, "+", "-", ".") of 2+ characters, then ":/". One letter
+# and a colon is a Windows drive ("C:/models", "C:\\models"), not a URL. ":/" rather than "://" also catches a URL
+# that went through pathlib, which collapses the double slash: str(Path("gs://bucket/m.keras")) == "gs:/bucket/m.keras".
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
+
+
+def local_path(path: str | os.PathLike, what: str = "path") -> Path:
+    """``path`` as a :class:`~pathlib.Path` on a mounted file system; a URL raises ``ValueError`` saying what to use.
+
+    ``what`` names the argument in the message. Windows drive letters (``C:\\models``) are paths, not URLs. A
+    relative path whose first folder ends in a colon (``ab:/m.keras``) reads as a URL: write ``./ab:/m.keras``.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a path (str or os.PathLike), got {type(path).__name__}")
+    raw = os.fspath(path)
+    if isinstance(raw, bytes):
+        raise TypeError(f"{what} must be a str path, not bytes")
+    match = _URL.match(raw)
+    if match is None:
+        return Path(raw)
+    scheme = match.group(1).lower()
+    if scheme == "file":
+        local = re.sub(r"^file:/+", "/", raw, flags=re.IGNORECASE)
+        raise ValueError(f"{what} {raw!r} is a file:// URL; pass the plain path instead: {local!r}")
+    raise ValueError(
+        f"{what} {raw!r} is a URL ({scheme}://): save_atomically and its helpers write only to a mounted file system "
+        "(a local disk, an NFS mount), where a rename within one folder is atomic; on an object store a TensorFlow "
+        "rename is a copy then a delete. For one file (.keras, .weights.h5): save it to a local file, then copy it "
+        "with tf.io.gfile.copy(local_file, url, overwrite=True) or your store's own upload (Cloud Storage and S3 "
+        "replace an object only when its upload completes). For checkpoints: "
+        "tf.train.CheckpointManager(checkpoint, url_directory, max_to_keep=k).save(), which writes each save under a "
+        "new name through tf.io.gfile and then switches its 'checkpoint' file."
+    )
+
 
 def _checked_target(target: str | os.PathLike) -> Path:
-    if not isinstance(target, (str, os.PathLike)):
-        raise TypeError(f"target must be a path (str or os.PathLike), got {type(target).__name__}")
+    path = local_path(target, "target")
     raw = os.fspath(target)
-    if isinstance(raw, bytes):
-        raise TypeError("target must be a str path, not bytes")
-    path = Path(raw)
     if not raw or path.name in ("", ".", "..") or raw.endswith(("/", os.sep)):
         raise ValueError(f"target must name a file or directory to write, got {raw!r}")
     parent = path.absolute().parent
@@ -83,9 +119,9 @@ def _fsync_path(path: Path, directory: bool) -> None:
 def fsync_tree(path: str | os.PathLike) -> int:
     """``fsync`` a file, or every file and directory under a directory (deepest first); return how many.
 
-    Symbolic links are not followed (a link's target is not part of the artifact).
+    Symbolic links are not followed (a link's target is not part of the artifact). A URL raises ``ValueError``.
     """
-    root = Path(path)
+    root = local_path(path)
     if root.is_symlink():
         return 0
     if not root.is_dir():
@@ -124,9 +160,10 @@ def _renameat2_exchange(a: Path, b: Path) -> bool:
 def exchange(new: str | os.PathLike, target: str | os.PathLike) -> bool:
     """Atomically swap two existing paths in one directory (Linux ``renameat2``). False where it is unsupported.
 
-    Afterwards ``target`` holds what ``new`` held and ``new`` holds the previous ``target``.
+    Afterwards ``target`` holds what ``new`` held and ``new`` holds the previous ``target``. A URL raises
+    ``ValueError``.
     """
-    return _renameat2_exchange(Path(new), Path(target))
+    return _renameat2_exchange(local_path(new, "new"), local_path(target, "target"))
 
 
 def _token_name(prefix: str, target: Path) -> Path:
@@ -171,8 +208,9 @@ def save_atomically(save: Callable[[Path], object], target: str | os.PathLike) -
     Until the final rename the previous ``target`` is untouched; if ``save`` raises (or writes nothing), the
     temporary is removed and ``target`` is left as it was. See the module docstring for the directory case.
 
-    Raises ``FileNotFoundError`` if ``target``'s directory does not exist, ``ValueError`` if ``save`` wrote
-    nothing at the path it was given, ``IsADirectoryError`` / ``NotADirectoryError`` if it wrote a file where a
+    Raises ``ValueError`` if ``target`` is a URL (``gs://…``; the message says what to use instead, see
+    :func:`local_path`), ``FileNotFoundError`` if ``target``'s directory does not exist, ``ValueError`` if ``save``
+    wrote nothing at the path it was given, ``IsADirectoryError`` / ``NotADirectoryError`` if it wrote a file where a
     directory is (or the other way round), and whatever ``save`` raises.
     """
     if not callable(save):
@@ -215,8 +253,11 @@ def save_atomically(save: Callable[[Path], object], target: str | os.PathLike) -
 
 
 def leftovers(target: str | os.PathLike) -> list[Path]:
-    """Hidden temporaries that interrupted :func:`save_atomically` calls for ``target`` left beside it, sorted."""
-    target = Path(target).absolute()
+    """Hidden temporaries that interrupted :func:`save_atomically` calls for ``target`` left beside it, sorted.
+
+    A URL raises ``ValueError`` (there is nothing of ours to find there).
+    """
+    target = local_path(target, "target").absolute()
     if not target.parent.is_dir():
         return []
     pattern = re.compile(rf"({re.escape(SAVING_PREFIX)}|{re.escape(REPLACED_PREFIX)})[0-9a-f]{{12}}-")

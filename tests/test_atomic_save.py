@@ -138,6 +138,74 @@ def test_a_target_that_is_not_a_path_is_refused(target):
         save_atomically(lambda p: p.write_text("x"), target)
 
 
+URLS = [
+    "gs://bucket/model.keras",
+    "s3://bucket/dir/model.weights.h5",
+    "hdfs://namenode:8020/models/exported",
+    "GS://Bucket/m.keras",
+    "az://container/m.keras",
+    "my-store+v2.x://host/m.keras",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_a_url_is_refused_before_anything_is_written(tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    calls: list[Path] = []
+    with pytest.raises(ValueError, match=r"is a URL \((\w|[+.-])+://\)") as refused:
+        save_atomically(calls.append, url)
+    message = str(refused.value)
+    assert url in message and "tf.io.gfile.copy(local_file, url, overwrite=True)" in message
+    assert "tf.train.CheckpointManager" in message and "copy then a delete" in message
+    assert calls == [] and list(tmp_path.iterdir()) == []  # today's bug: it looked for <cwd>/gs:/bucket
+
+
+def test_a_url_that_went_through_pathlib_is_refused_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    collapsed = Path("gs://bucket/model.keras")  # pathlib collapses the double slash: gs:/bucket/model.keras
+    assert str(collapsed) == "gs:/bucket/model.keras"
+    with pytest.raises(ValueError, match=r"is a URL \(gs://\)"):
+        save_atomically(lambda p: p.write_text("x"), collapsed)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda url: atomic_save.leftovers(url),
+        lambda url: atomic_save.remove_leftovers(url),
+        lambda url: atomic_save.fsync_tree(url),
+        lambda url: atomic_save.exchange("local-dir", url),
+        lambda url: atomic_save.exchange(url, "local-dir"),
+    ],
+    ids=["leftovers", "remove_leftovers", "fsync_tree", "exchange target", "exchange new"],
+)
+def test_every_function_that_takes_a_path_refuses_a_url(call):
+    with pytest.raises(ValueError, match=r"is a URL \(gs://\)"):
+        call("gs://bucket/model.keras")
+
+
+def test_a_file_url_names_the_plain_path():
+    with pytest.raises(ValueError, match="file:// URL; pass the plain path instead: '/tmp/m.keras'"):
+        save_atomically(lambda p: p.write_text("x"), "file:///tmp/m.keras")
+
+
+@pytest.mark.parametrize("path", ["C:\\models\\m.keras", "C:/models/m.keras", "c:m.keras", "m.keras", "./ab:/m.keras"])
+def test_windows_drives_and_plain_paths_are_not_urls(path):
+    assert atomic_save.local_path(path) == Path(path)
+
+
+def test_a_drive_like_folder_still_saves(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "C:").mkdir()  # on Linux "C:" is an ordinary folder name; on Windows, the drive
+    assert save_atomically(lambda p: p.write_text("x"), "C:/m.keras") == tmp_path / "C:" / "m.keras"
+
+
+@pytest.mark.parametrize("path", [3, None, b"gs://bucket/m.keras"])
+def test_local_path_refuses_what_is_not_a_path(path):
+    with pytest.raises(TypeError, match="checkpoint_dir must be a"):
+        atomic_save.local_path(path, "checkpoint_dir")
+
+
 def test_save_must_be_callable(tmp_path):
     with pytest.raises(TypeError, match="save must be a callable"):
         save_atomically("model.save", tmp_path / "m.keras")
@@ -191,14 +259,10 @@ def test_leftovers_finds_only_the_temporaries_of_that_target(tmp_path):
 
 
 # ------------------------------------------------------------------------------ the kill matrix's pure helpers
-def test_kill_matrix_names_and_errors_are_stable():
+def test_kill_matrix_names_of_temporaries_are_stable():
+    # error_line (kill_matrix re-exports helpers.tf_errors.error_line) is tested in test_tf_errors.py
     assert kill_matrix.normalise(".saving-0123456789ab-model.keras") == ".saving-*-model.keras"
     assert kill_matrix.normalise("part.data-00000-of-00001.tempstate123456") == "part.data-00000-of-00001.tempstate*"
-    err = ValueError("File not found: filepath=/tmp/x/y/model.keras. Please ensure\nmore")
-    assert kill_matrix.error_line(err) == "ValueError: File not found: filepath=<path>. Please ensure"
-    node = "{{function_node __wrapped__RestoreV2_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
-    err = OSError(node + "TensorBundle at /tmp/a/variables/variables shard 0: Checksum does not match")
-    assert kill_matrix.error_line(err) == "OSError: TensorBundle at <path> shard 0: Checksum does not match"
 
 
 def test_kill_matrix_describes_the_first_change():
