@@ -157,7 +157,8 @@ verify(
 # %% [markdown]
 # Both are ordinary checkpoints: `read` needs no option to load them. One thing is not ordinary. The usual way to
 # checkpoint during training is to create the `Checkpoint` (or a `CheckpointManager` around it) once and save through
-# it again and again. With a Keras 3 model and asynchronous writes, the **second** save through the same object fails:
+# it again and again. With a Keras 3 model (3.13, 3.15 and the 3.16 nightly) and asynchronous writes, the **second**
+# save through the same object fails:
 
 # %%
 manager = tf.train.CheckpointManager(
@@ -365,11 +366,13 @@ display(Image(filename=str(results / "checkpoint_ratios.png")), Image(filename=s
 # From the full run above, at 50 million parameters (600 MB with Adam's state). The disk's own speed moved by a factor
 # of 5 during that run (raw write + fsync from 306 to 1,680 MB/s), so only larger differences mean much:
 #
-# - **`.keras` is the slowest**: 1.65–2.30 s to save, against 0.61–0.95 s for the TensorFlow checkpoints and
-#   `.weights.h5`; 2.0–2.1 s to load, against 0.4–1.2 s for every other format (0.14–0.15 of the raw read speed):
-#   unzipping the archive and reading the HDF5 weights file inside it costs more than the disk.
+# - **`.keras` is the slowest to load**: 2.0–2.1 s, against 0.4–1.2 s for every other format (0.14–0.15 of the raw
+#   read speed): unzipping the archive and reading the HDF5 weights file inside it costs more than the disk. Saving
+#   it took 1.65–2.30 s, against 0.61–0.95 s for the TensorFlow checkpoints and `.weights.h5`; not the slowest save
+#   everywhere: under `MirroredStrategy`, `tf.saved_model.save` took 1.83 s and `.keras` 1.65 s.
 # - **The checkpoints and `.weights.h5` save at about the disk's median speed** (0.75–1.17 of it). `model.export`
-#   writes 400 MB (no optimizer) in about the time the checkpoints take for 600 MB.
+#   writes 400 MB (no optimizer, each weight twice on Keras 3.15: notebook 08) in about the time the checkpoints take
+#   for 600 MB.
 # - **No consistent effect of the strategy**: under `MirroredStrategy` some formats saved faster, some slower, by
 #   about the disk's own variation; one copy of each variable is written (notebook 08).
 # - **Asynchronous checkpoints return at once, but the write still costs**: the call blocked for 0.03–0.05 s, yet the
