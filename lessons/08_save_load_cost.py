@@ -333,8 +333,8 @@ for fmt in FORMATS:
 # moments. The fixed part is smallest for the checkpoints and largest for the three SavedModel writers, whose traced
 # graph (`saved_model.pb`) comes on top of the variables.
 #
-# `model.export` writes **8 bytes** per parameter, not 4: no moments, but each weight twice. Its variables checkpoint
-# lists every weight under two names:
+# On Keras 3.13 and 3.15 `model.export` writes **8 bytes** per parameter, not 4: no moments, but each weight twice.
+# Its variables checkpoint lists every weight under two names:
 
 # %%
 export_dir = tmp / "export-check"
@@ -348,7 +348,9 @@ for prefix in ("_all_variables", "variables"):
 print("total arrays in the export's checkpoint:", len(keys), "| weight tensors in the model:", len(small_model.weights))
 
 # %% [markdown]
-# (Keras 3.13 and 3.15 store both lists: 1.4 MB extra for the tutorial CNN, 200 MB at 5·10⁷ parameters.)
+# (Keras 3.13 and 3.15 store both lists: 1.4 MB extra for the tutorial CNN, 200 MB at 5·10⁷ parameters. The
+# keras-nightly 3.16.0.dev2026102704 stores each weight once without a strategy, still twice under `MirroredStrategy`:
+# the README's compatibility table; not shown here.)
 #
 # ## Optimizer state: in the file, and back after the load
 #
@@ -446,9 +448,9 @@ verify(
 # cases: most of a SavedModel save is not writing bytes, since the checkpoint writes more bytes than `model.export`.
 #
 # **At larger sizes the gap closes.** At 5·10⁷ parameters ([notebook 11](11_checkpoint_cost_at_scale.ipynb)'s full
-# results) `model.export` writes 400 MB (weights twice, no optimizer), a checkpoint 600 MB, and which one is faster
-# changed between two full runs on the same machine: in 11's run the checkpoint took 0.63 s against 0.94 s for the
-# export with no strategy (0.80 s against 0.89 s under Mirrored(2)); an earlier run had the export ahead, 1.66 s
+# results, Keras 3.15) `model.export` writes 400 MB (weights twice, no optimizer), a checkpoint 600 MB, and which one is
+# faster changed between two full runs on the same machine: in 11's run the checkpoint took 0.63 s against 0.94 s for
+# the export with no strategy (0.80 s against 0.89 s under Mirrored(2)); an earlier run had the export ahead, 1.66 s
 # against 1.75 s. That is within the disk's own variation there (11's raw write probes ranged from 306 to 1,680 MB/s).
 # Choose by what you need back: a checkpoint to resume training, an export to serve.
 #
