@@ -267,6 +267,6 @@ def machine_info(folder: str | os.PathLike) -> dict:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "filesystem": fs,
     }

@@ -4,9 +4,14 @@
   chromium`` is Debian's browser), with pip's cache and the prepared MNIST cached;
 * nightly.yml runs the ``make compat STACK=nightly`` the README documents, uploads its result and, when a notebook
   stops, fails with an error annotation naming the notebook and the cell (its script is run here on sample results);
-* docs.yml builds with ``make docs`` and deploys with upload-pages-artifact + deploy-pages, one deployment at a time;
+* docs.yml deploys only a commit whose CI run passed (workflow_run), built from requirements-docs.txt alone (no
+  TensorFlow), with upload-pages-artifact + deploy-pages, one deployment at a time;
 * every ``uses:`` is pinned to a full commit SHA with the release tag in a comment, every workflow sets
   ``permissions:``.
+
+The container jobs run as root on a checkout and a HOME that the runner's user owns: .ci/run and the workflows' steps
+are run here in that situation (a repository and HOME chowned to another uid; needs root), with make and the
+installers stubbed, so that git's "dubious ownership" refusal and pip's disabled cache are caught here, not on GitHub.
 
 ``make lint`` runs actionlint over the same files (syntax, expressions, action inputs, shellcheck when installed).
 """
@@ -16,12 +21,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -98,8 +108,8 @@ def test_ci_runs_exactly_the_ci_script_on_python_311_in_debian():
     runs = _runs(doc)
     assert runs.count("bash .ci/run") == 1, runs
     others = [r for r in runs if r != "bash .ci/run"]
-    # The only other commands prepare the machine (apt); the checks themselves are all inside .ci/run.
-    assert all(re.match(r"apt-get update", r) for r in others), others
+    # The only other commands prepare the machine (apt, pip's cache directory); the checks are all inside .ci/run.
+    assert all(re.match(r"apt-get update|mkdir -p \"\$HOME/\.cache/pip\"$", r) for r in others), others
     lines = [ln.strip() for r in others for ln in r.splitlines()]
     assert not [ln for ln in lines if re.match(r"(make|pytest|python3?|bash|sh|\.ci/)\b", ln)], others
     caches = {
@@ -204,12 +214,31 @@ def test_nightly_fails_when_make_compat_wrote_no_new_result(tmp_path):
         assert proc.stdout.startswith("::error title=make compat STACK=nightly::it wrote no new")
 
 
-def test_docs_builds_with_make_docs_and_deploys_to_pages_one_at_a_time():
+def test_docs_deploys_only_a_commit_whose_ci_passed_one_at_a_time():
     doc = _load("docs.yml")
-    assert "push" in _on(doc) and "workflow_dispatch" in _on(doc)
+    # Only when a CI run completes (no push or manual trigger that could publish an untested commit) ...
+    assert _on(doc) == {
+        "workflow_run": {"workflows": [_load("ci.yml")["name"]], "types": ["completed"], "branches": ["main"]}
+    }
     assert doc["concurrency"]["group"] == "pages" and doc["concurrency"]["cancel-in-progress"] is False
     build, deploy = doc["jobs"]["build"], doc["jobs"]["deploy"]
-    assert [s["run"] for s in build["steps"] if "run" in s] == ["make docs"]
+    # ... and the run passed, on a push to this repository's main (a fork's pull request can have a branch named main)
+    condition = " ".join(build["if"].split())
+    for part in [
+        "github.event.workflow_run.conclusion == 'success'",
+        "github.event.workflow_run.event == 'push'",
+        "github.event.workflow_run.head_branch == 'main'",
+        "github.event.workflow_run.head_repository.full_name == github.repository",
+    ]:
+        assert part in condition, part
+    assert condition.count("&&") == 3 and "||" not in condition
+    (checkout,) = [s for s in build["steps"] if "actions/checkout@" in s.get("uses", "")]
+    assert checkout["with"]["ref"] == "${{ github.event.workflow_run.head_sha }}"  # the commit CI tested
+    # Built from the docs requirements alone, with the command make docs runs.
+    runs = [s["run"] for s in build["steps"] if "run" in s]
+    assert runs[0].startswith("python -m pip install") and runs[0].endswith("-r requirements-docs.txt")
+    docs_recipe = re.search(r"^docs:.*\n\t(.*)$", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)[1]
+    assert runs[1:] == [docs_recipe.replace("$(PY)", "python")] == ["python scripts/docs_site.py build"]
     upload = [s for s in build["steps"] if "actions/upload-pages-artifact@" in s.get("uses", "")]
     assert len(upload) == 1 and upload[0]["with"]["path"] == "build/site"
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
@@ -260,3 +289,206 @@ def test_missing_or_broad_permissions_are_reported():
     assert missing_permissions({"permissions": {"pages": "write"}, "jobs": {}}) == [
         "workflow: pages: write (grant it per job)"
     ]
+
+
+# --- The container jobs: root, on a checkout and a HOME that another user owns ---
+
+OTHER_UID = 65534  # nobody: the runner's user owns the checkout and HOME, the job runs as root
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="needs root: chown to another uid, as GitHub's container jobs see the checkout (CI runs as root)",
+)
+
+
+def _chown_tree(path: Path, uid: int = OTHER_UID) -> None:
+    for p in [path, *path.rglob("*")]:
+        os.chown(p, uid, uid, follow_symlinks=False)
+
+
+def _bare_env(home: Path, path: str = "/usr/local/bin:/usr/bin:/bin") -> dict[str, str]:
+    """A job's environment: no git config but what the steps write, no pip settings from this machine."""
+    return {"PATH": path, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "LANG": "C.UTF-8"}
+
+
+def _foreign_checkout(tmp_path: Path) -> tuple[Path, Path]:
+    """A git checkout holding .ci/run and what it copies, and a HOME, both owned by another uid."""
+    repo, home = tmp_path / "checkout", tmp_path / "home"
+    for name in [".ci/run", "docs/site/package.json", "docs/site/package-lock.json"]:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, repo / name)
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "checkout"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True, env=_bare_env(tmp_path), timeout=60)
+    home.mkdir()
+    _chown_tree(repo)
+    _chown_tree(home)
+    return repo, home
+
+
+GIT_LS_FILES = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]  # tests/test_new_notebook.py's
+
+
+@needs_root
+def test_ci_run_works_as_root_on_a_checkout_another_user_owns(tmp_path):
+    """.ci/run as GitHub runs it: root, a checkout and HOME owned by the runner's user, no TTY. make, npm and chromium
+    are stubs; each make runs the git call that tests/test_new_notebook.py makes, which git refuses there unless .ci/run
+    trusts the checkout."""
+    repo, home = _foreign_checkout(tmp_path)
+    bare = _bare_env(home)
+    refused = subprocess.run(GIT_LS_FILES, cwd=repo, env=bare, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "dubious ownership" in refused.stderr  # the failure this test guards against
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    log = tmp_path / "make.log"
+    scripts = {
+        "make": f'echo "$*" >> {log}\nexec {" ".join(GIT_LS_FILES)} >/dev/null',
+        "npm": "exit 0",
+        "chromium": "exit 0",
+        "apt-get": 'echo "apt-get was called: chromium and npm are on PATH" >&2; exit 9',
+    }
+    for name, body in scripts.items():
+        (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
+        (stubs / name).chmod(0o755)
+    env = _bare_env(home, f"{stubs}:{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin")
+    done = subprocess.run(
+        ["bash", ".ci/run"], cwd=repo, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert log.read_text().splitlines() == ["test", "nbval-other-cpu", "compat STACK=colab"]
+    assert not (home / ".gitconfig").exists()  # trusted for .ci/run's processes only, not in anyone's git config
+
+
+def _steps_between(doc: dict, first: str, last: str) -> list[dict]:
+    """The steps after the one using ``first`` and before the one using ``last`` (action names)."""
+    steps = _steps(doc)
+    start = next(i for i, s in enumerate(steps) if first in s.get("uses", ""))
+    end = next(i for i, s in enumerate(steps) if last in s.get("uses", ""))
+    return steps[start + 1 : end]
+
+
+def _pip_cache_dir(home: Path) -> subprocess.CompletedProcess:
+    env = {**_bare_env(home), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "cache", "dir"], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@needs_root
+@pytest.mark.parametrize("name", ["ci.yml", "nightly.yml"])
+def test_pip_keeps_its_cache_as_root_in_the_runners_home(tmp_path, name):
+    """pip run as root disables a cache directory that root does not own; the container's HOME is the runner user's.
+    The steps between the checkout and the restore of pip's cache must give it one that root owns."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _chown_tree(home)
+    before = _pip_cache_dir(home)
+    assert before.returncode != 0 and "cache is disabled" in before.stderr  # what the steps must prevent
+    steps = [s for s in _steps_between(_load(name), "actions/checkout@", "actions/cache/restore@") if "run" in s]
+    assert steps, f"{name}: no step gives pip a cache directory before its cache is restored"
+    for step in steps:
+        done = subprocess.run(
+            ["bash", "-e", "-c", step["run"]],
+            cwd=tmp_path,
+            env={**_bare_env(home), "GITHUB_OUTPUT": str(tmp_path / "out")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+    after = _pip_cache_dir(home)
+    assert after.returncode == 0 and after.stdout.strip() == str(home / ".cache" / "pip"), after.stderr
+
+
+def test_nightly_pip_cache_is_bounded(tmp_path):
+    """One cache key per ISO week (not per run), saved only when that key was not restored, after the files older than
+    7 days are dropped: at most one new nightly cache a week, holding about a week's downloads."""
+    doc = _load("nightly.yml")
+    steps = _steps(doc)
+    (week,) = [s for s in steps if s.get("id") == "week"]
+    (restore,) = [s for s in steps if "actions/cache/restore@" in s.get("uses", "") and "pip" in s["with"]["path"]]
+    (save,) = [s for s in steps if "actions/cache/save@" in s.get("uses", "") and "pip" in s["with"]["path"]]
+    assert "github.run_id" not in json.dumps(doc)
+    assert (
+        restore["with"]["key"] == "${{ steps.week.outputs.key }}" and restore["with"]["restore-keys"] == "pip-nightly-"
+    )
+    assert save["with"]["key"] == "${{ steps.pip-cache.outputs.cache-primary-key }}"
+    assert save["if"] == "always() && steps.pip-cache.outputs.cache-hit != 'true'"
+    (prune,) = steps[steps.index(save) - 1 : steps.index(save)]
+    assert prune["if"] == save["if"]
+    # The key: this ISO week.
+    out = tmp_path / "github_output"
+    subprocess.run(["bash", "-e", "-c", week["run"]], env={**os.environ, "GITHUB_OUTPUT": str(out)}, check=True)
+    assert re.fullmatch(r"key=pip-nightly-\d{4}-w\d{2}\n", out.read_text())
+    # The pruning: files older than 7 days go, newer ones stay.
+    cache = tmp_path / ".cache" / "pip" / "http-v2" / "a"
+    cache.mkdir(parents=True)
+    old, new = cache / "old.body", cache / "new.body"
+    old.write_text("x")
+    new.write_text("x")
+    eight_days_ago = time.time() - 8 * 86400
+    os.utime(old, (eight_days_ago, eight_days_ago))
+    subprocess.run(["bash", "-e", "-c", prune["run"]], env={**os.environ, "HOME": str(tmp_path)}, check=True)
+    assert not old.exists() and new.exists()
+
+
+# --- The docs site builds from requirements-docs.txt alone ---
+
+NOT_FOR_DOCS = {"tensorflow", "tf-nightly", "keras", "keras-nightly", "tf-keras", "tensorflow-hub", "jax", "torch"}
+
+
+def _pins(path: Path) -> dict[str, Requirement]:
+    lines = [ln.split("#")[0].strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    return {canonicalize_name(r.name): r for r in map(Requirement, filter(None, lines))}
+
+
+def _closure(names: set[str]) -> set[str]:
+    """``names`` and everything they require (without extras), as installed here."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for spec in metadata.requires(name) or []:
+            req = Requirement(spec)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+def test_docs_requirements_are_the_pinned_ones_and_need_no_tensorflow():
+    docs, pinned = _pins(ROOT / "requirements-docs.txt"), _pins(ROOT / "requirements.txt")
+    assert {"sphinx", "myst-nb", "nbformat"} <= set(docs)
+    for name, req in docs.items():
+        assert str(req.specifier).startswith("==") and req.specifier == pinned[name].specifier, req
+    pulled_in = _closure(set(docs))
+    assert not pulled_in & NOT_FOR_DOCS, pulled_in & NOT_FOR_DOCS
+
+
+BLOCK_TF = """
+import importlib.abc, runpy, sys
+from pathlib import Path
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"tensorflow", "keras", "tf_keras", "tensorflow_hub", "tensorflow_datasets", "helpers",
+                                  "benchmarks", "numpy"}:
+            raise ImportError(f"the docs build imported {name}")
+
+sys.meta_path.insert(0, NoTensorFlow())
+sys.path.insert(0, "scripts")
+import docs_site, myst_nb, sphinx_book_theme
+docs_site.stage(Path(sys.argv[1]))
+runpy.run_path("docs/site/conf.py")
+print("ok")
+"""
+
+
+def test_the_docs_build_imports_no_tensorflow(tmp_path):
+    """Staging the pages, the Sphinx configuration and its extensions import nothing from TensorFlow, Keras, numpy or
+    the helpers (docs.yml installs none of them)."""
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_TF, str(tmp_path / "stage")], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
