@@ -309,8 +309,8 @@ for fmt in FORMATS:
     print(f"{fmt:<22}" + "".join(f"{results[s, t, fmt]['bytes'] / 1024:>12,.0f} KiB" for s, t in CASES))
 
 # %% [markdown]
-# - **The strategy barely matters.** A `MirroredStrategy` model holds each variable once per replica in memory (the
-#   variable table at the end), but every format writes it once.
+# - **The strategy barely matters** (Keras 3.13 and 3.15). A `MirroredStrategy` model holds each variable once per
+#   replica in memory (the variable table at the end), but every format writes it once.
 # - **`model.export` is the smallest**: it leaves out the optimizer. The other six hold weights **and** optimizer state.
 #
 # On Keras ≥ 3.15 the wide CNN's `.keras` file is 32,548 KiB; on 3.13 (Colab's) 32,547 KiB: 3.15 writes
