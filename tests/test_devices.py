@@ -223,3 +223,47 @@ def test_opt_in_on_a_machine_without_a_gpu_gives_the_same_cpu_replicas(python_su
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "('/cpu:0', '/cpu:1') 0 ['/cpu:0', '/cpu:1']"
+
+
+def test_a_save_writes_values_not_devices(python_subprocess):
+    # docs/accelerators.md, "What a save writes": shown here for a variable mirrored on 2 logical CPUs. On GPUs the
+    # copies live on /gpu:N instead; the VariablePolicy docs say the default writes no device either way (not run here).
+    result = python_subprocess(
+        "import os, tempfile\n"
+        "from helpers import devices\n"
+        "devices.use_cpu_replicas(2)\n"
+        "import numpy as np\n"
+        "import tensorflow as tf\n"
+        "from tensorflow.core.protobuf import saved_model_pb2\n"
+        "with devices.mirrored_strategy().scope():\n"
+        "    module = tf.Module()\n"
+        "    module.v = tf.Variable([1.0, 2.0], name='v')\n"
+        "print('copies:', [c.device.split('/')[-1] for c in module.v.values])\n"
+        "def saved_devices(path):\n"
+        "    proto = saved_model_pb2.SavedModel()\n"
+        "    with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:\n"
+        "        proto.ParseFromString(f.read())\n"
+        "    nodes = proto.meta_graphs[0].object_graph_def.nodes\n"
+        "    return [n.variable.device for n in nodes if n.WhichOneof('kind') == 'variable']\n"
+        "tmp = tempfile.mkdtemp()\n"
+        "tf.saved_model.save(module, tmp + '/default')\n"
+        "policy = tf.saved_model.experimental.VariablePolicy.SAVE_VARIABLE_DEVICES\n"
+        "options = tf.saved_model.SaveOptions(experimental_variable_policy=policy)\n"
+        "tf.saved_model.save(module, tmp + '/with_devices', options=options)\n"
+        "print('SavedModel, default policy:', saved_devices(tmp + '/default'))\n"
+        "recorded = saved_devices(tmp + '/with_devices')\n"
+        "print('SavedModel, SAVE_VARIABLE_DEVICES:', [d.split('/')[-1] for d in recorded])\n"
+        "path = tf.train.Checkpoint(v=module.v).write(tmp + '/ckpt')\n"
+        "print('checkpoint values:', [name for name, _ in tf.train.list_variables(path) if 'VARIABLE_VALUE' in name])\n"
+        "plain = tf.Variable([0.0, 0.0])\n"
+        "tf.train.Checkpoint(v=plain).read(path).assert_consumed()\n"
+        "print('restored into a plain variable:', plain.device.split('/')[-1], np.array_equal(plain, module.v))\n"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [
+        "copies: ['device:CPU:0', 'device:CPU:1']",
+        "SavedModel, default policy: ['']",  # one variable, no device: the value only
+        "SavedModel, SAVE_VARIABLE_DEVICES: ['device:CPU:0']",  # the opt-in records the first copy's device
+        "checkpoint values: ['v/.ATTRIBUTES/VARIABLE_VALUE']",  # one value, not one per replica
+        "restored into a plain variable: device:CPU:0 True",
+    ]
