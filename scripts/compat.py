@@ -19,7 +19,8 @@ Outputs that differ from the committed ones are reported, not failed: the pinned
 ``make test``.
 
 The work is split by concern: ``compat_env`` (the stacks and their virtualenvs), ``compat_setup`` (the Setup cell),
-``compat_nbval`` (nbval and its report), ``compat_docs`` (the JSON results, docs/compatibility.md, the README table).
+``compat_nbval`` (nbval and its report, with the plugin ``compat_cells``), ``compat_docs`` (the JSON results,
+docs/compatibility.md, the README table).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def run(stack: Stack, notebooks: list[Path], workers: int) -> int:
     built = json.loads((stack_dir(stack) / "built.json").read_text())
     print(f"[compat] {stack.name}: Setup cell installed {', '.join(info['setup_installs'])}", flush=True)
     print(f"[compat] running {len(notebooks)} notebooks in the {stack.name} kernel", flush=True)
-    xml = run_notebooks(stack, notebooks, workers)
-    rows = summarise(xml, notebooks)
+    report = run_notebooks(stack, notebooks, workers)
+    rows = summarise(report, notebooks)
     old = load_results().get(stack.name, {})
     result = {
         "stack": stack.name,

@@ -80,6 +80,23 @@ def readme_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _warnings_md(res: dict) -> list[str]:
+    """The Python warnings each notebook showed on this stack (runs that collected them: scripts/compat_cells.py).
+
+    A DeprecationWarning or FutureWarning here is TensorFlow or Keras announcing a change before it breaks a lesson."""
+    if not any("warnings" in r for r in res["notebooks"]):
+        return []  # a result recorded before warnings were collected
+    shown = [(r["notebook"], w) for r in res["notebooks"] for w in r.get("warnings", [])]
+    if not shown:
+        return ["The notebooks showed no Python warnings.", ""]
+    lines = ["Python warnings the notebooks showed (code cells counted from 0; the first cell that showed each):", ""]
+    for nb, w in shown:
+        message = (w["message"].strip().splitlines() or [""])[0][:200].replace("`", "'")
+        times = f" ({w['count']} times)" if w["count"] > 1 else ""
+        lines.append(f"- {nb} cell {w['cell']}: `{w['category']}: {message}`{times}")
+    return [*lines, ""]
+
+
 def compatibility_md(results: dict[str, dict]) -> str:
     out = [
         "# Compatibility: the notebooks on other TensorFlow stacks",
@@ -146,6 +163,7 @@ def compatibility_md(results: dict[str, dict]) -> str:
                 for nb, d in details
             ]
             out.append("")
+        out += _warnings_md(res)
         if res.get("notes"):
             out += ["Notes:", "", *(f"- {note}" for note in res["notes"]), ""]
     return "\n".join(out).rstrip() + "\n"

@@ -19,6 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from helpers.atomic_save import save_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,8 +202,8 @@ def freeze(py: Path) -> list[str]:
 
 
 def package_name(line: str) -> str:
-    """The normalised name in a ``name==version`` / ``name @ url`` line."""
-    return re.split(r"\s*(?:==|@)\s*", line, maxsplit=1)[0].lower().replace("_", "-")
+    """The canonical name (PEP 503) in a requirement line such as ``name==version`` or ``name @ url``."""
+    return canonicalize_name(Requirement(line).name)
 
 
 def reset(stack: Stack) -> None:

@@ -1,31 +1,31 @@
-"""nbval over the notebooks in a stack's kernel, and what its JUnit report says (scripts/compat.py).
+"""nbval over the notebooks in a stack's kernel, and what it found (scripts/compat.py).
 
-``run_notebooks`` runs nbval with the same sanitizer as ``make test``; ``summarise`` reads, per notebook, whether it
-ran to the end (or the first cell that raised, with its error) and which checked outputs differ from the committed
-ones, from pytest's diff lines.
+``run_notebooks`` runs nbval with the same sanitizer as ``make test``, with the plugin ``compat_cells`` and pytest's
+structured report (pytest-reportlog, ``--report-log``); ``summarise`` reads from that report, per notebook, whether it
+ran to the end (or the first cell that raised, with its error), which checked outputs differ from the committed ones,
+and the Python warnings its cells showed. Nothing is parsed out of nbval's or pytest's text.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
 from compat_env import ROOT, CompatError, Stack, kernel_name, stack_dir
 
 NBVAL_TIMEOUT = 3600  # seconds for the whole nbval run of one stack
-_ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;]*m")  # colour codes, raw or as JUnit XML escapes them
 
 
 def run_notebooks(stack: Stack, notebooks: list[Path], workers: int) -> Path:
-    """nbval over ``notebooks`` in the stack's kernel; returns the JUnit XML report."""
+    """nbval over ``notebooks`` in the stack's kernel; returns pytest's report log (JSON lines)."""
     home = stack_dir(stack)
-    xml = home / "nbval.xml"
-    xml.unlink(missing_ok=True)
+    report = home / "nbval.jsonl"
+    report.unlink(missing_ok=True)
     cmd = [
         sys.executable,
         "-m",
@@ -34,79 +34,96 @@ def run_notebooks(stack: Stack, notebooks: list[Path], workers: int) -> Path:
         "addopts=",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "compat_cells",
         "--nbval",
         f"--nbval-kernel-name={kernel_name(stack)}",
         "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
         "--nbval-cell-timeout=600",
         "-q",
-        "--junitxml",
-        str(xml),
+        f"--report-log={report}",
         *[str(p.relative_to(ROOT)) for p in notebooks],
     ]
     if workers > 1:
         cmd += ["-n", str(workers), "--dist", "loadfile"]
-    env = {**os.environ, "JUPYTER_PATH": str(home / "jupyter" / "share" / "jupyter")}
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(home / "jupyter" / "share" / "jupyter"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "scripts"), os.environ.get("PYTHONPATH")])),
+    }
     log = home / "nbval.log"
     with log.open("w") as out:
         subprocess.run(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=NBVAL_TIMEOUT)
-    if not xml.exists():
+    if not report.exists():
         raise CompatError(f"nbval wrote no report; see {log.relative_to(ROOT)}")
-    return xml
+    return report
 
 
-def summarise(xml: Path, notebooks: list[Path]) -> list[dict]:
-    """Per notebook: ran to the end (or the first cell that raised, with its error), and the checked outputs that
-    differ from the committed ones."""
-    cases: dict[str, dict[int, tuple[str, str]]] = {}
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        m = re.fullmatch(r"Cell (\d+)", case.get("name", ""))
-        if not m:
+def cell_results(report: Path) -> dict[str, dict[int, dict]]:
+    """``{notebook file name: {code cell: compat_cells' result}}`` from a pytest report log."""
+    cells: dict[str, dict[int, dict]] = {}
+    for line in report.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if entry.get("$report_type") != "TestReport":
             continue
-        failure = case.find("failure")
-        error = case.find("error")
-        node = failure if failure is not None else error
-        text = _ANSI.sub("", (node.get("message", "") + "\n" + (node.text or ""))) if node is not None else ""
-        kind = "pass" if node is None else "differ" if "Cell outputs differ" in text else "raised"
-        cases.setdefault(case.get("classname", ""), {})[int(m.group(1))] = (kind, text)
+        for name, value in entry.get("user_properties", []):
+            if name == "nbval":
+                notebook = Path(entry["nodeid"].split("::")[0]).name
+                cells.setdefault(notebook, {}).setdefault(value["cell"], value)
+    return cells
+
+
+def _warnings(got: dict[int, dict]) -> list[dict]:
+    """The distinct warnings a notebook showed: category, message, the first cell that showed it, how many times."""
+    seen: dict[tuple[str, str], dict] = {}
+    for num in sorted(got):
+        for w in got[num].get("warnings", []):
+            key = (w["category"], w["message"])
+            if key in seen:
+                seen[key]["count"] += 1
+            else:
+                seen[key] = {"category": w["category"], "message": w["message"], "cell": num, "count": 1}
+    return list(seen.values())
+
+
+def summarise(report: Path, notebooks: list[Path]) -> list[dict]:
+    """Per notebook: ran to the end (or the first cell that raised, with its error), the checked outputs that
+    differ from the committed ones, and the warnings it showed."""
+    cells = cell_results(report)
     rows = []
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
-        key = next((k for k in cases if k.endswith(path.stem) or k.endswith(path.name)), None)
-        got = cases.get(key, {})
+        got = cells.get(path.name, {})
         row: dict = {
             "notebook": path.name,
             "cells": len(code),
             "checked": sum(1 for c in code if "NBVAL_IGNORE_OUTPUT" not in c.source and c.execution_count),
-            "ran_to_end": bool(got) and len(got) == len(code) and all(k != "raised" for k, _ in got.values()),
+            "ran_to_end": bool(got) and len(got) == len(code) and all(c["outcome"] != "raised" for c in got.values()),
             "first_error": None,
             "differ": [],
+            "warnings": _warnings(got),
         }
         if not got:
             row["first_error"] = {"cell": None, "error": "not run (see nbval.log)"}
         for num in sorted(got):
-            kind, text = got[num]
+            cell = got[num]
             first_line = next((ln for ln in code[num].source.splitlines() if ln.strip()), "")[:80]
-            if kind == "raised" and row["first_error"] is None:
-                row["first_error"] = {"cell": num, "source": first_line, "error": error_line(text)}
-            elif kind == "differ":
-                lines = _diff_lines(text)
+            if cell["outcome"] == "raised" and row["first_error"] is None:
+                row["first_error"] = {"cell": num, "source": first_line, "error": cell["error"]}
+            elif cell["outcome"] == "differ":
+                committed, now = cell["committed"][:120], cell["got"][:120]
                 row["differ"].append(
                     {
                         "cell": num,
                         "source": first_line,
-                        **lines,
-                        "version_only": versionless(lines["committed"]) == versionless(lines["got"]),
+                        "committed": committed,
+                        "got": now,
+                        "version_only": versionless(committed) == versionless(now),
                     }
                 )
         rows.append(row)
     return rows
-
-
-def error_line(text: str) -> str:
-    """The last ``SomeError: message`` line of a failure's text (the exception a cell raised), at most 200 chars."""
-    lines = [ln.strip() for ln in text.splitlines() if re.match(r"\s*[A-Za-z_.]*(Error|Exception|Exit)\b.*:", ln)]
-    return (lines[-1] if lines else text.strip().splitlines()[-1] if text.strip() else "?")[:200]
 
 
 _VERSION = re.compile(r"\b\d+\.\d+\.\d+([.-]?(dev|rc|a|b)\d+)?\b")  # three parts: 2.20.0, not 0.9518
@@ -115,17 +132,3 @@ _VERSION = re.compile(r"\b\d+\.\d+\.\d+([.-]?(dev|rc|a|b)\d+)?\b")  # three part
 def versionless(line: str) -> str:
     """``line`` with every version number (2.20.0, 3.16.0.dev2026102704) replaced by "V"."""
     return _VERSION.sub("V", line)
-
-
-def _diff_lines(text: str) -> dict:
-    """The first committed line and the line got instead, from nbval's diff.
-
-    nbval asserts ``reference_output == test_output``; pytest marks the right side (this run) with "-" and the left
-    side (the committed output) with "+"."""
-    lines = [ln.strip() for ln in text.splitlines()]
-    got = [ln[2:] for ln in lines if ln.startswith("- ")]
-    committed = [ln[2:] for ln in lines if ln.startswith("+ ")]
-    return {
-        "committed": (committed[0] if committed else "(see nbval.log)")[:120],
-        "got": (got[0] if got else "(see nbval.log)")[:120],
-    }

@@ -1,11 +1,15 @@
 """scripts/compat.py (`make compat`) and its modules, and the notebooks' Setup cell on a rebuilt Colab-like stack."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -21,7 +25,7 @@ NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb
 
 
 def _name(pinned: str) -> str:
-    return pinned.split("==")[0].lower().replace("_", "-")
+    return canonicalize_name(Requirement(pinned).name)
 
 
 @pytest.mark.slow  # builds Colab's venv (about 2 min); CI's `make compat STACK=colab` runs the same setup() and fails
@@ -115,43 +119,60 @@ def test_installed_by_reads_a_pip_report(tmp_path):
     assert compat_setup.installed_by(report) == ["a_pkg==1.0", "b-pkg==2"]
 
 
-def _junit(path: Path, cases: list[str]) -> Path:
-    path.write_text(
-        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite>' + "".join(cases) + "</testsuite></testsuites>"
-    )
+def _demo_notebook(path: Path) -> Path:
+    """A notebook whose cells pass, print another version than committed, warn twice (from two lines: shown twice),
+    raise, and would pass."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    stdout = lambda text: [nbformat.v4.new_output("stream", name="stdout", text=text)]  # noqa: E731
+    cells = [
+        ("print(1)", stdout("1\n")),
+        ("print('TensorFlow 2.20.0\\nKeras')", stdout("TensorFlow 2.21.0\nKeras\n")),
+        ("import warnings\n" + "warnings.warn('old API', DeprecationWarning)\n" * 2, []),
+        ("model.save('m')", []),
+        ("print(3)", stdout("3\n")),
+    ]
+    for i, (source, outputs) in enumerate(cells):
+        nb.cells.append(nbformat.v4.new_code_cell(source, execution_count=i + 1, outputs=outputs))
+    nbformat.write(nb, path)
     return path
 
 
-def test_summarise_tells_a_raising_cell_from_a_differing_output(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(s, execution_count=i + 1)
-        for i, s in enumerate(["print(1)", "print(tf.__version__)", "model.save('m')", "print(3)"])
-    ]
-    path = tmp_path / "09_demo.ipynb"
-    nbformat.write(nb, path)
-    cls = 'classname="notebooks.09_demo.ipynb"'
-    diff = (
-        "#x1B[94mCell 1: Cell outputs differ\n assert reference_output == test_output failed:\n"
-        "  - 2.20.0\n  ?   ^\n  + 2.21.0\n  ?   ^\n"
-    )
-    raised = "#x1B[94mCell 2: Cell execution caused an exception\nTraceback:\nValueError: Invalid filepath\n"
-    xml = _junit(
-        tmp_path / "r.xml",
-        [
-            f'<testcase {cls} name="Cell 0"/>',
-            f'<testcase {cls} name="Cell 1"><failure message="m">{diff}</failure></testcase>',
-            f'<testcase {cls} name="Cell 2"><failure message="m">{raised}</failure></testcase>',
-            f'<testcase {cls} name="Cell 3"/>',
-        ],
-    )
-    [row] = compat_nbval.summarise(xml, [path])
+def test_summarise_reads_what_nbval_found_from_pytests_report_log(tmp_path):
+    """nbval with compat_cells and pytest-reportlog on a real kernel (the project's Python, no TensorFlow): a raising
+    cell is told from a differing output, the error is the kernel's, the warnings are the ones the cells showed."""
+    path = _demo_notebook(tmp_path / "09_demo.ipynb")
+    report = tmp_path / "report.jsonl"
+    cmd = [sys.executable, "-m", "pytest", "-o", "addopts=", "-p", "no:cacheprovider", "-p", "compat_cells"]
+    cmd += ["--nbval", "--nbval-current-env", "-q", f"--report-log={report}", path.name]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
+    subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    [row] = compat_nbval.summarise(report, [path])
     assert row["ran_to_end"] is False
-    assert row["first_error"] == {"cell": 2, "source": "model.save('m')", "error": "ValueError: Invalid filepath"}
+    assert row["first_error"] == {
+        "cell": 3,
+        "source": "model.save('m')",
+        "error": "NameError: name 'model' is not defined",
+    }
     assert row["differ"] == [
-        {"cell": 1, "source": "print(tf.__version__)", "committed": "2.21.0", "got": "2.20.0", "version_only": True}
+        {
+            "cell": 1,
+            "source": "print('TensorFlow 2.20.0\\nKeras')",
+            "committed": "TensorFlow 2.21.0",
+            "got": "TensorFlow 2.20.0",
+            "version_only": True,
+        },
+        {
+            "cell": 2,
+            "source": "import warnings",
+            "committed": "(nothing)",
+            "got": row["differ"][1]["got"],
+            "version_only": False,
+        },
     ]
-    assert row["checked"] == 4
+    assert "DeprecationWarning: old API" in row["differ"][1]["got"]  # the warning printed on stderr
+    assert row["warnings"] == [{"category": "DeprecationWarning", "message": "old API", "cell": 2, "count": 2}]
+    assert row["checked"] == 5
 
 
 def test_summarise_reports_a_notebook_nbval_never_ran(tmp_path):
@@ -159,8 +180,28 @@ def test_summarise_reports_a_notebook_nbval_never_ran(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell("1")]
     path = tmp_path / "10_lost.ipynb"
     nbformat.write(nb, path)
-    [row] = compat_nbval.summarise(_junit(tmp_path / "r.xml", []), [path])
+    report = tmp_path / "report.jsonl"
+    report.write_text(json.dumps({"$report_type": "SessionStart"}) + "\n")
+    [row] = compat_nbval.summarise(report, [path])
     assert row["ran_to_end"] is False and "not run" in row["first_error"]["error"]
+
+
+def test_compatibility_md_is_generated_from_the_committed_results():
+    """docs/compatibility.md is exactly what `python scripts/compat.py docs` makes of docs/compat/*.json."""
+    committed = (ROOT / "docs" / "compatibility.md").read_text(encoding="utf-8")
+    assert compat_docs.compatibility_md(compat_docs.load_results()) == committed, "run `python scripts/compat.py docs`"
+
+
+def test_warnings_are_listed_per_stack_only_for_runs_that_collected_them():
+    row = {"notebook": "03.ipynb", "ran_to_end": True, "first_error": None, "checked": 1, "differ": []}
+    res = {"title": "Nightly", "date": "2026-12-07", "versions": {"python": "3.11"}, "notebooks": [row]}
+    assert "warnings" not in compat_docs.compatibility_md({"nightly": res})
+    assert "The notebooks showed no Python warnings." in compat_docs.compatibility_md(
+        {"nightly": {**res, "notebooks": [{**row, "warnings": []}]}}
+    )
+    shown = [{"category": "DeprecationWarning", "message": "`x` is deprecated\nuse y", "cell": 4, "count": 3}]
+    page = compat_docs.compatibility_md({"nightly": {**res, "notebooks": [{**row, "warnings": shown}]}})
+    assert "- 03.ipynb cell 4: `DeprecationWarning: 'x' is deprecated` (3 times)" in page
 
 
 def test_docs_table_names_each_stack_and_its_result():
