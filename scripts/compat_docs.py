@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from compat_env import ROOT, STACKS
+from readme_table import splice
 
 from helpers.atomic_save import save_atomically
 
@@ -174,8 +175,4 @@ def write_docs() -> None:
     DOCS.mkdir(exist_ok=True)
     write_text(DOCS / "compatibility.md", compatibility_md(results))
     text = README.read_text(encoding="utf-8")
-    start, end = "<!-- compat:start -->", "<!-- compat:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        write_text(README, f"{head}{start}\n{readme_table(results)}\n{end}{tail}")
+    write_text(README, splice(text, "<!-- compat:start -->", "<!-- compat:end -->", readme_table(results)))

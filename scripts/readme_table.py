@@ -30,9 +30,17 @@ API_SOURCE = "04_mix_and_match.ipynb"
 ANSWERS = "**This notebook answers:**"
 
 
-def _between(text: str, mark: str, end: str, new: str) -> str:
+def splice(text: str, mark: str, end: str, new: str) -> str:
+    """``text`` with what lies between the markers ``mark`` and ``end`` replaced by ``new`` (markers kept). The one way
+    the README's generated parts are written (this script, and scripts/compat_docs.py for the compatibility table).
+
+    Raises ValueError naming a missing marker: without it the README would keep a stale table unnoticed."""
+    if mark not in text:
+        raise ValueError(f"README.md has no {mark} marker: put the {mark} ... {end} pair back where that part goes")
     start = text.index(mark) + len(mark)
-    stop = text.index(end, start)
+    stop = text.find(end, start)
+    if stop < 0:
+        raise ValueError(f"README.md has no {end} marker after {mark}: put it back after the generated part")
     return text[:start] + "\n" + new + "\n" + text[stop:]
 
 
@@ -124,9 +132,9 @@ def which_api() -> str:
 
 def render(readme: str, run_table: str | None = None) -> str:
     seconds = _seconds(run_table, readme)
-    readme = _between(readme, MARK, END, notebook_table(seconds))
-    readme = _between(readme, PATHS_MARK, PATHS_END, paths_table(seconds))
-    return _between(readme, API_MARK, API_END, which_api())
+    readme = splice(readme, MARK, END, notebook_table(seconds))
+    readme = splice(readme, PATHS_MARK, PATHS_END, paths_table(seconds))
+    return splice(readme, API_MARK, API_END, which_api())
 
 
 def main(run_table: str | None = None) -> None:

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -52,3 +53,15 @@ def test_troubleshooting_quotes_errors_the_notebooks_really_show():
             assert error in shown, f"{notebook[1]} does not show {error!r}: quote the notebook's own output"
             quoted += 1
     assert quoted >= 8, "the troubleshooting section quotes the notebooks' errors"
+
+
+def test_splice_replaces_between_the_markers_and_names_a_missing_one():
+    """The one way the README's generated parts are written (readme_table and compat_docs)."""
+    text = "# T\n<!-- a -->\nold\n<!-- /a -->\nrest\n"
+    assert readme_table.splice(text, "<!-- a -->", "<!-- /a -->", "new") == "# T\n<!-- a -->\nnew\n<!-- /a -->\nrest\n"
+    for broken, missing in [
+        ("# T\nold\n<!-- /a -->\n", "<!-- a -->"),
+        ("<!-- /a -->\n<!-- a -->\nold\n", "<!-- /a -->"),
+    ]:
+        with pytest.raises(ValueError, match=f"README.md has no {missing} marker"):
+            readme_table.splice(broken, "<!-- a -->", "<!-- /a -->", "new")

@@ -1,16 +1,18 @@
 """The nbval sanitizer masks only the digits that vary between machines, and keeps the rest checked."""
 
+import configparser
 import re
 from pathlib import Path
 
 import pytest
+from nbval.plugin import get_sanitize_patterns
 
 CFG = Path(__file__).with_name("nbval_sanitize.cfg")
 
 
 def _rules() -> list[tuple[str, str]]:
-    # the same parsing nbval does (nbval.plugin.get_sanitize_patterns), in file order
-    return re.findall(r"^regex: (.*)$\n^replace: (.*)$", CFG.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    """The (regex, replace) pairs nbval applies, in file order, read by nbval's own reader."""
+    return get_sanitize_patterns(CFG.read_text(encoding="utf-8"))
 
 
 def sanitize(text: str) -> str:
@@ -20,9 +22,16 @@ def sanitize(text: str) -> str:
 
 
 def test_every_rule_is_named_and_explained():
-    text = CFG.read_text(encoding="utf-8")
-    sections = re.findall(r"^\[([a-z0-9-]+)\]\n((?:#.*\n)+)regex: ", text, flags=re.MULTILINE)
-    assert len(sections) == len(_rules()) >= 5, "each rule has a [name] and a comment saying why"
+    """Each rule is a [name] section (configparser reads it by name, as tests do) holding exactly the rule nbval
+    applies, after a comment saying why."""
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(CFG, encoding="utf-8")
+    assert [(cfg[name]["regex"], cfg[name]["replace"]) for name in cfg.sections()] == _rules()
+    assert len(_rules()) >= 5
+    lines = CFG.read_text(encoding="utf-8").splitlines()
+    for name in cfg.sections():
+        after = lines[lines.index(f"[{name}]") + 1]
+        assert after.startswith("# "), f"[{name}] has no comment saying why"
 
 
 @pytest.mark.parametrize(
