@@ -28,6 +28,11 @@ def _name(pinned: str) -> str:
     return canonicalize_name(Requirement(pinned).name)
 
 
+def _version(pinned: str) -> str:
+    (spec,) = Requirement(pinned).specifier
+    return spec.version
+
+
 @pytest.mark.slow  # builds Colab's venv (about 2 min); CI's `make compat STACK=colab` runs the same setup() and fails
 def test_setup_cell_repairs_colab_and_installs_only_the_helpers():  # through check_setup on the same conditions
     """On the exact Colab pins (compat/colab), Python 3.13 where the machine has it: the broken protobuf /
@@ -36,17 +41,14 @@ def test_setup_cell_repairs_colab_and_installs_only_the_helpers():  # through ch
     info = compat_setup.setup(stack)  # builds the environment once, puts it back as Colab ships it, runs the Setup cell
     assert "VersionError" in info["tfds_before_setup"], info["tfds_before_setup"]  # Colab's image is broken...
     assert compat_env.tfds_works(compat_env.venv_python(stack)) is True  # ...and repaired
-    installed = {_name(p): p.split("==")[1] for p in info["setup_installs"]}
+    installed = {_name(p): _version(p) for p in info["setup_installs"]}
     assert set(installed) == SETUP_MAY_INSTALL, info["setup_installs"]
     assert installed["tensorflow-metadata"].startswith("1.17."), installed
-    pins = dict(
-        ln.split("==")
-        for ln in compat_env.STACKS["colab"].constraints.read_text().splitlines()
-        if "==" in ln and not ln.startswith("#")
-    )
+    constraints = compat_env.STACKS["colab"].constraints.read_text().splitlines()
+    pins = {_name(ln): _version(ln) for ln in constraints if ln.strip() and not ln.startswith("#")}
     now = compat_env.versions(compat_env.venv_python(stack))
     for package in ("tensorflow", "keras", "tf_keras", "protobuf", "numpy"):
-        assert now[package.replace("_", "-")] == pins[package], (package, now)
+        assert now[_name(package)] == pins[_name(package)], (package, now)
 
 
 _COLAB = {"tensorflow": "2.20.0", "keras": "3.13.2", "tf-keras": "2.20.1", "protobuf": "5.29.6", "numpy": "2.1.3"}
