@@ -249,7 +249,7 @@ def machine_info(folder: str | os.PathLike) -> dict:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 mem = round(int(line.split()[1]) / 2**20, 1)
-    fs = {"type": None, "mount": None}
+    fs: dict[str, str | None] = {"type": None, "mount": None}
     with contextlib.suppress(OSError):
         target = str(Path(folder).resolve())
         best = ""

@@ -52,6 +52,12 @@ class SaveFormat:
     kill_matrix: bool = True  #: measured by ``benchmarks.kill_matrix``
     cost: bool = True  #: measured by ``benchmarks.checkpoint``
 
+    def bind(self, model, path: Path, case=None) -> Save:
+        """``save(model, path, case)``: the bound save; ValueError for a format that saves through a callback."""
+        if self.save is None:
+            raise ValueError(f"{self.key} saves through a callback during fit, not with a direct save")
+        return self.save(model, path, case)
+
 
 def checkpoint_of(model):
     """``tf.train.Checkpoint(model=model, optimizer=model.optimizer)``."""
@@ -191,8 +197,8 @@ def _load_backup(path: Path, model, double: bool = False) -> tuple[Any, str]:
 
 
 # ------------------------------------------------------------------------------------------------------- the list
-_CHECKPOINT = dict(target="ckpt", load=_load_checkpoint, prefix=True, into_model=True)
-_SAVED_MODEL = dict(load=_load_saved_model, keras_model=False)
+_CHECKPOINT: dict[str, Any] = dict(target="ckpt", load=_load_checkpoint, prefix=True, into_model=True)
+_SAVED_MODEL: dict[str, Any] = dict(load=_load_saved_model, keras_model=False)
 #: The formats in the order of notebook 08's table, then the two checkpoint options of the cost benchmark, then the
 #: callbacks of the kill matrix. ``effect`` was read in the installed sources and checked with ``strace`` (none of
 #: these saves calls fsync).

@@ -70,10 +70,10 @@ def _safe_callbacks(keras):
 
 def _direct_saver(fmt: SaveFormat, mode: str, model, target: Path) -> Callable[[], object]:
     if mode == "naive":
-        return fmt.save(model, target)  # bound once: a CheckpointManager numbers its saves on
+        return fmt.bind(model, target)  # bound once: a CheckpointManager numbers its saves on
     if fmt.prefix:  # a prefix of two files: the safe artifact is a folder holding it
-        return lambda: save_atomically(lambda folder: fmt.save(model, folder / fmt.target)(), target)
-    return lambda: save_atomically(lambda path: fmt.save(model, path)(), target)
+        return lambda: save_atomically(lambda folder: fmt.bind(model, folder / fmt.target)(), target)
+    return lambda: save_atomically(lambda path: fmt.bind(model, path)(), target)
 
 
 def writer(fmt: str, mode: str, run_dir: Path, hidden: int, timeout: float) -> None:

@@ -120,7 +120,7 @@ def cell_result(item: IPyNbCell, call: pytest.CallInfo) -> dict:
     errors = item.parent.__dict__.pop("compat_errors", [])
     result: dict = {"cell": item.cell_num, "outcome": "pass"}
     exc = call.excinfo.value if call.excinfo is not None else None
-    if exc is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
+    if exc is not None and not isinstance(exc, pytest.skip.Exception):
         differ = item.__dict__.get("compat_differ")
         if differ is not None and not errors:
             result.update(outcome="differ", **differ)
