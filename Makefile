@@ -1,7 +1,7 @@
 # Notebook collection: save and load TensorFlow/Keras models under tf.distribute.
 #   make test    ruff + unit tests + strict nbval over every notebook (CI runs it, then nbval-other-cpu and compat)
-#   make lint    ruff check + ruff format --check (config in pyproject.toml) + actionlint on .github/workflows
-#                + kubernetes-validate on cluster/*.yaml (Kubernetes 1.31)
+#   make lint    ruff check + ruff format --check + mypy on benchmarks/ and scripts/ (config in pyproject.toml)
+#                + actionlint on .github/workflows + kubernetes-validate on cluster/*.yaml (Kubernetes 1.31)
 #   make nbval-other-cpu   strict nbval again, as on another CPU (oneDNN AVX only, 1 thread): portable outputs
 #   make run     execute every notebook headless into build/, print a timing table
 #   make record  re-execute the notebooks and store their outputs in place
@@ -102,6 +102,7 @@ LINTED := helpers benchmarks lessons tests scripts docs/site cluster
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
+	$(PY) -m mypy
 	$(ENV_DIR)/bin/actionlint
 	$(PY) -m kubernetes_validate --strict --kubernetes-version 1.31.0 cluster/*.yaml
 

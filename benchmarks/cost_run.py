@@ -73,7 +73,7 @@ def _measure_format(fmt: str, case: _Case, work: Path, config: Config, log: Call
                 _poison(case.target)
             os.sync()  # earlier writes must not be flushed during this save's timing
             start = time.perf_counter()
-            wait = spec.save(case.model, folder / spec.target, case)()  # the wait for a background write, if any
+            wait = spec.bind(case.model, folder / spec.target, case)()  # the wait for a background write, if any
             called = time.perf_counter()
             if wait is not None:
                 wait()
@@ -239,10 +239,10 @@ def run(
     results = Results()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=base, prefix=".checkpoint-bench-") as tmp:
-        work = Path(tmp)
+        folder = Path(tmp)
         results.meta = {
             "config": {**asdict(config), "sizes": [size_label(s) for s in config.sizes]},
-            "machine": machine_info(work),
+            "machine": machine_info(folder),
             "method": {"eviction": EVICTION_NOTE, "save": SAVE_NOTE, "raw": RAW_NOTE, "async": ASYNC_NOTE},
             "model": f"{LAYERS} Dense(w) layers on a w-wide input, Adam (slots made by one train_on_batch step)",
             "sharding": f"MaxShardSizePolicy(max_shard_size=ceil(12 * params / {SHARDS}))",
@@ -253,73 +253,7 @@ def run(
             if key in config.strategies
         }
         for params in config.sizes:
-            label = size_label(params)
-            shard_bytes = math.ceil(12 * params / SHARDS)
-            size_rows: list[dict] = []
-            probes: list[DiskBandwidth] = []
-            probe_bytes = 12 * params  # the checkpoint of the weights and Adam's two moments
-
-            for strategy_name, strategy in strategies.items():
-                log(f"{label} ({params:,} requested), {strategy_name}")
-                model = build_model(params, strategy)
-                case = _Case(model, build_model(params, strategy, train_step=False), strategy, shard_bytes)
-                exact = model.count_params()
-                if "async_same_checkpoint_second_write" not in results.meta and "Checkpoint async" in config.formats:
-                    results.meta["async_same_checkpoint_second_write"] = _async_reuse_error(case, work) or "works"
-                for fmt in config.formats:
-                    # a raw probe before every format: the disk's bandwidth drifts during a run
-                    probes.append(disk_bandwidth(work, probe_bytes, config.disk_repeats))
-                    folder = work / "formats"
-                    folder.mkdir()
-                    try:
-                        row = _measure_format(fmt, case, folder, config, log)
-                    except Exception as err:  # noqa: BLE001 (a format that fails on this stack is a result)
-                        log(f"    {fmt:<20} failed: {error_summary(err)}")
-                        row = {"runs": 0, "restores_optimizer": fmt in RESTORES_OPTIMIZER, "error": error_summary(err)}
-                    finally:
-                        shutil.rmtree(folder, ignore_errors=True)
-                    size_rows.append({"size": label, "params": exact, "strategy": strategy_name, "format": fmt, **row})
-                if config.stall_checkpoints:
-                    folder = work / "stall"
-                    folder.mkdir()
-                    base_row = {"size": label, "params": exact, "strategy": strategy_name}
-                    try:
-                        stall = _measure_stall(case, folder, config.stall_checkpoints, log)
-                    except Exception as err:  # noqa: BLE001
-                        log(f"    async stall failed: {error_summary(err)}")
-                        stall = {"checkpoints": config.stall_checkpoints, "error": error_summary(err)}
-                    finally:
-                        shutil.rmtree(folder, ignore_errors=True)
-                    results.stall.append({**base_row, **stall})
-                del case, model
-                gc.collect()
-            probes.append(disk_bandwidth(work, probe_bytes, config.disk_repeats))  # and one after the last
-            disk, spread = combine_probes(probes)
-            log(
-                f"  raw file I/O, {probe_bytes / 1e6:.0f} MB, median of {disk.runs} probes: write+fsync "
-                f"{disk.write_Bps / 1e6:.0f} MB/s ({spread['raw_write_MBps_min']:.0f}-"
-                f"{spread['raw_write_MBps_max']:.0f}), read {disk.read_Bps / 1e6:.0f} MB/s "
-                f"({spread['raw_read_MBps_min']:.0f}-{spread['raw_read_MBps_max']:.0f}); resident before read: "
-                f"{disk.cached_after_evict}"
-            )
-            raw_row = {
-                "size": label,
-                "params": size_rows[0]["params"] if size_rows else params,
-                "strategy": "",
-                "format": RAW,
-                "runs": disk.runs,
-                "bytes": disk.nbytes,
-                "files": 1,
-                "save_call_s": disk.write_s,
-                "save_s": disk.write_s,
-                "load_s": disk.read_s,
-                "cached_before_load": disk.cached_after_evict,
-                "restores_optimizer": "",
-                "error": "" if disk.evicted else "page cache not dropped: no posix_fadvise on this OS",
-            }
-            for row in [raw_row, *size_rows]:
-                _add_ratios(row, disk, spread)
-            results.rows.extend([raw_row, *size_rows])
+            results.rows.extend(_measure_size(params, strategies, config, folder, results, log))
         results.meta["wall_s"] = round(time.perf_counter() - started, 1)
         results.meta["threads_at_end"] = threading.active_count()  # one per async Checkpoint ever written through
         if sys.platform.startswith("linux"):
@@ -329,6 +263,96 @@ def run(
     if out is not None:
         write_results(results, out)
     return results
+
+
+def _measure_size(
+    params: int, strategies: dict, config: Config, work: Path, results: Results, log: Callable[[str], None]
+) -> list[dict]:
+    """One model size: every format under every strategy (stall rows go to ``results.stall``), with a raw-disk probe
+    before each format and one after the last; returns the ``raw file I/O`` row, then the format rows."""
+    label = size_label(params)
+    probe_bytes = 12 * params  # the checkpoint of the weights and Adam's two moments
+    rows: list[dict] = []
+    probes: list[DiskBandwidth] = []
+    for strategy_name, strategy in strategies.items():
+        log(f"{label} ({params:,} requested), {strategy_name}")
+        rows += _measure_strategy(params, strategy_name, strategy, config, work, results, log, probes)
+    probes.append(disk_bandwidth(work, probe_bytes, config.disk_repeats))  # and one after the last
+    disk, spread = combine_probes(probes)
+    log(
+        f"  raw file I/O, {probe_bytes / 1e6:.0f} MB, median of {disk.runs} probes: write+fsync "
+        f"{disk.write_Bps / 1e6:.0f} MB/s ({spread['raw_write_MBps_min']:.0f}-"
+        f"{spread['raw_write_MBps_max']:.0f}), read {disk.read_Bps / 1e6:.0f} MB/s "
+        f"({spread['raw_read_MBps_min']:.0f}-{spread['raw_read_MBps_max']:.0f}); resident before read: "
+        f"{disk.cached_after_evict}"
+    )
+    raw_row = {
+        "size": label,
+        "params": rows[0]["params"] if rows else params,
+        "strategy": "",
+        "format": RAW,
+        "runs": disk.runs,
+        "bytes": disk.nbytes,
+        "files": 1,
+        "save_call_s": disk.write_s,
+        "save_s": disk.write_s,
+        "load_s": disk.read_s,
+        "cached_before_load": disk.cached_after_evict,
+        "restores_optimizer": "",
+        "error": "" if disk.evicted else "page cache not dropped: no posix_fadvise on this OS",
+    }
+    for row in [raw_row, *rows]:
+        _add_ratios(row, disk, spread)
+    return [raw_row, *rows]
+
+
+def _measure_strategy(
+    params: int,
+    strategy_name: str,
+    strategy,
+    config: Config,
+    work: Path,
+    results: Results,
+    log: Callable[[str], None],
+    probes: list[DiskBandwidth],
+) -> list[dict]:
+    """Every format of ``config`` on one model under one strategy (a raw probe appended to ``probes`` before each),
+    then the async stall (into ``results.stall``); a format that fails is a row with its error."""
+    label = size_label(params)
+    model = build_model(params, strategy)
+    case = _Case(model, build_model(params, strategy, train_step=False), strategy, math.ceil(12 * params / SHARDS))
+    exact = model.count_params()
+    if "async_same_checkpoint_second_write" not in results.meta and "Checkpoint async" in config.formats:
+        results.meta["async_same_checkpoint_second_write"] = _async_reuse_error(case, work) or "works"
+    rows = []
+    for fmt in config.formats:
+        # a raw probe before every format: the disk's bandwidth drifts during a run
+        probes.append(disk_bandwidth(work, 12 * params, config.disk_repeats))
+        folder = work / "formats"
+        folder.mkdir()
+        try:
+            row = _measure_format(fmt, case, folder, config, log)
+        except Exception as err:  # noqa: BLE001 (a format that fails on this stack is a result)
+            log(f"    {fmt:<20} failed: {error_summary(err)}")
+            row = {"runs": 0, "restores_optimizer": fmt in RESTORES_OPTIMIZER, "error": error_summary(err)}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        rows.append({"size": label, "params": exact, "strategy": strategy_name, "format": fmt, **row})
+    if config.stall_checkpoints:
+        folder = work / "stall"
+        folder.mkdir()
+        base_row = {"size": label, "params": exact, "strategy": strategy_name}
+        try:
+            stall = _measure_stall(case, folder, config.stall_checkpoints, log)
+        except Exception as err:  # noqa: BLE001
+            log(f"    async stall failed: {error_summary(err)}")
+            stall = {"checkpoints": config.stall_checkpoints, "error": error_summary(err)}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        results.stall.append({**base_row, **stall})
+    del case, model
+    gc.collect()
+    return rows
 
 
 def _add_ratios(row: dict, disk: DiskBandwidth, spread: dict | None = None) -> None:
