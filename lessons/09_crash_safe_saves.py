@@ -13,13 +13,13 @@
 #
 # **What you'll learn**
 #
-# - what a save killed halfway leaves of `model.keras`, and what loading it says
-# - how `zipfile` tells an incomplete `.keras` file from a damaged one
-# - the atomic save in ten lines: a temporary name in the same folder, `fsync`, `os.replace`, `fsync` of the folder
-# - what `helpers.atomic_save.save_atomically` adds: folders, failed saves, leftovers
+# - what a save killed halfway leaves of `model.keras`; how `zipfile` tells incomplete from damaged
+# - the atomic save in ten lines: a temporary name, `fsync`, `os.replace`, `fsync` of the folder
+# - `helpers.atomic_save.save_atomically`: folders, failed saves, leftovers, a model trained on 2 replicas
 # - which of eight ways to save kept the last good model when killed mid-save
+# - what "atomic" means on an NFS volume and in a `gs://` bucket
 #
-# **Expected run time:** about 15 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 17 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
@@ -82,7 +82,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers import atomic_save, multiworker, processes
+from helpers import atomic_save, multiworker, processes, roundtrip
 from helpers.claims import verify
 
 tf.get_logger().setLevel("ERROR")
@@ -94,14 +94,13 @@ print("TensorFlow", tf.__version__, "| Keras", keras.__version__)
 # %% [markdown]
 # ## A crash in the middle of a save
 #
-# Each save under the same name replaces the last good model. What if the process dies *during* a save (the
-# out-of-memory killer, a machine taken away, a power cut)? Keras 3's `model.save("model.keras")` opens the file with
-# `open(path, "wb")`, which passes `O_TRUNC` to the operating system: the flag that empties an existing file at once.
-# Then it writes the new archive. Until its last byte, the disk holds no complete model.
+# What if the process dies *during* a save (the out-of-memory killer, a lost machine, a power cut)? Keras 3's `model.save("model.keras")` opens the file with
+# `open(path, "wb")`, whose `O_TRUNC` flag empties an existing file at once, then writes the new archive: until its
+# last byte, the disk holds no complete model.
 #
-# Below, a separate process saves a good model, then overwrites it, and the notebook kills it with SIGKILL (no
-# exception handler or `finally` block runs) when the save first changes the folder. The folder, not a clock, picks
-# the moment, so the outcome is the same on every machine.
+# Below, a separate process saves a good model, then overwrites it; the notebook SIGKILLs it (no exception handler or
+# `finally` runs) when the save first changes the folder. The folder, not a clock, picks the moment, so the outcome is
+# the same on every machine.
 #
 # ### The writer
 #
@@ -150,9 +149,8 @@ Path("done").touch()
 # %% [markdown]
 # ### Kill at the first change
 #
-# The notebook snapshots `models/` (name, size, modification time and inode of every entry; the inode is the file's
-# identity on disk), creates `go`, and compares a new snapshot every millisecond. At the first difference it SIGKILLs
-# the writer; the `ProcessGroup` also ends it if the cell fails.
+# The notebook snapshots `models/` (name, size, modification time and inode of every entry), creates `go`, and compares a new snapshot every millisecond; at the first difference it SIGKILLs the writer.
+# The `ProcessGroup` also ends it if the cell fails.
 
 
 # %%
@@ -190,7 +188,7 @@ def overwrite_and_kill(mode):
 # %% [markdown]
 # ### The usual save, killed
 #
-# The file is still there. Loading it is what a restarted job does first:
+# The file is still there. A restarted job loads it first:
 
 # %%
 naive_model, code, finished = overwrite_and_kill("naive")
@@ -210,11 +208,11 @@ verify(
 )
 
 # %% [markdown]
-# Both models are lost: the good one was emptied, the new one never completed. "File not found" is said of a file that
-# exists: Keras reports that way any file that is not a whole zip archive. A file damaged *inside* gives another error
-# on Keras ≥ 3.15, and loads on Keras 3.13, with whatever the damaged bytes now say. Three copies of a small model:
-# whole, cut in half (as a killed save leaves it), and with 64 bytes overwritten (a bad disk block). `is_zipfile`
-# checks that the zip's directory at the end of the file is there; `testzip` checks every member's CRC-32 checksum.
+# Both models are lost: the good one was emptied, the new one never completed. Keras says "File not found" of any file
+# that is not a whole zip archive; a file damaged *inside* gives another error on Keras ≥ 3.15, and loads on Keras
+# 3.13. Three copies of a small model: whole, cut in half (as a killed save leaves it), and with 64 bytes overwritten
+# (a bad disk block). `is_zipfile` checks the zip's directory at the end of the file; `testzip`, every member's CRC-32
+# checksum.
 
 
 # %%
@@ -264,20 +262,16 @@ verify(
 # %% [markdown]
 # ## The fix: a temporary name, fsync, one atomic rename
 #
-# Never write over the last good model:
+# 1. **Save under a temporary name in the same folder**, `.saving-<random>-model.keras`: hidden, new each time,
+#    ending in `.keras` as `model.save` requires; same folder, same file system (for step 3).
+# 2. **`fsync` the new file.** Writes land first in the **page cache** (memory the operating system writes to the
+#    disk later); `os.fsync` writes a file's data to the disk now, and waits.
+# 3. **`os.replace(tmp, target)`.** On a local disk a rename within one file system is **atomic**: whoever opens the name
+#    gets the whole old file or the whole new one, never a mix, never nothing (shared storage: last section).
+# 4. **`fsync` the folder.** Its list of **directory entries** (name → file) changed, and must reach the disk too.
 #
-# 1. **Save under a temporary name in the same folder**, `.saving-<random>-model.keras`: hidden, new for every save,
-#    ending in `.keras` as `model.save` requires. The same folder is on the same file system, which step 3 needs.
-# 2. **`fsync` the new file.** Writes land first in the **page cache**, memory where the operating system keeps file
-#    data before it writes them to the disk; `os.fsync` writes a file's data to the disk now, and waits.
-# 3. **`os.replace(tmp, target)`.** A rename within one file system is **atomic**: whoever opens the name gets the whole
-#    old file or the whole new one, never a mix, never nothing.
-# 4. **`fsync` the folder.** A folder is a list of **directory entries** (name → file); the rename changed it, and that
-#    change must reach the disk too.
-#
-# A SIGKILL cannot lose what the process already wrote (the page cache outlives it). A power cut or a kernel crash can,
-# and then a file renamed before its bytes reached the disk can come back empty: the `fsync`s guard against that, which
-# a kill test cannot show.
+# A SIGKILL cannot lose what the process wrote (the page cache outlives it); a power cut can, and a file renamed before
+# its bytes reached the disk can come back empty. The `fsync`s guard against that (not shown here: no kill test can).
 
 # %%
 # %%writefile atomic_keras.py
@@ -331,24 +325,56 @@ verify(
 # `helpers.atomic_save.save_atomically(save, target)` does the same for any save, calling `save(tmp)`. It adds:
 #
 # - **folders** (a SavedModel, a checkpoint): `os.replace` cannot put a folder over another. On Linux the helper swaps
-#   them with `renameat2`, a system call whose `RENAME_EXCHANGE` flag exchanges two names atomically, then deletes the
-#   old folder. It `fsync`s every file written.
+#   them atomically with the system call `renameat2(RENAME_EXCHANGE)`, then deletes the old one; where that call is
+#   missing, two renames, the old folder whole under a `.replaced-…` name in between. It `fsync`s every file.
 # - **failed saves**: if `save` raises, the temporary is deleted and the target is untouched.
-# - **leftovers**: `remove_leftovers(target)` deletes the `.saving-…` temporaries that killed saves left (ours too).
-#   Call it when a job starts, while nothing else saves there.
+# - **leftovers**: `remove_leftovers(target)` deletes the `.saving-…` temporaries of killed saves. Call it
+#   when a job starts, while nothing else saves there.
+#
+# Below, a model trained on the Setup's 2 replicas (`MirroredStrategy`) is saved through it, as a checkpoint folder
+# after each of 2 epochs and as `.keras`, and read back.
 
 # %%
 print("removed", len(atomic_save.remove_leftovers(atomic_model)), "leftover:", os.listdir(atomic_model.parent))
 
-checkpoint = tf.train.Checkpoint(model=small)
-kernel = small.layers[0].kernel
-for value in (1.0, 2.0):  # two saves of a checkpoint folder; the second replaces the first
-    kernel.assign(tf.fill(kernel.shape, value))
+strategy = tf.distribute.MirroredStrategy(replica_devices)
+keras.utils.set_random_seed(0)
+with strategy.scope():  # every variable mirrored on both replicas
+    mirrored = keras.Sequential([keras.Input((100,)), keras.layers.Dense(10)])
+    mirrored.compile(optimizer="adam", loss="mse")
+rng = np.random.default_rng(0)
+x, y = rng.standard_normal((64, 100), dtype=np.float32), rng.standard_normal((64, 10), dtype=np.float32)
+checkpoint = tf.train.Checkpoint(model=mirrored)
+epoch_weights = []
+for _ in range(2):  # an epoch (4 steps of 2 replicas × 8 images), then a save replacing the previous folder
+    mirrored.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    epoch_weights.append(mirrored.get_weights())
     atomic_save.save_atomically(lambda d: checkpoint.write(str(d / "ckpt")), "ckpt_dir")
-kernel.assign(tf.zeros(kernel.shape))
+atomic_save.save_atomically(mirrored.save, "mirrored.keras")  # the whole model, optimizer state included
+for weight in mirrored.weights:
+    weight.assign(tf.zeros(weight.shape))  # forget the weights, then read the folder back
 checkpoint.read("ckpt_dir/ckpt").assert_existing_objects_matched()
-print("ckpt_dir holds:", sorted(os.listdir("ckpt_dir")), "| kernel read back:", kernel[0, 0].numpy())
-folder_replaced = bool(np.all(kernel.numpy() == 2.0)) and atomic_save.leftovers("ckpt_dir") == []
+arrays = roundtrip.assert_identical_weights(epoch_weights[1], mirrored)  # raises if any array differs
+with strategy.scope():
+    reloaded = keras.models.load_model("mirrored.keras")
+arrays += roundtrip.assert_identical_weights(epoch_weights[1], reloaded)
+optimizer_arrays = roundtrip.assert_same_optimizer_state(mirrored, reloaded)
+steps = int(reloaded.optimizer.iterations.numpy())
+print("replicas:", strategy.num_replicas_in_sync, "| ckpt_dir holds:", sorted(os.listdir("ckpt_dir")))
+print(f"read back: {arrays} weight arrays identical (bitwise); Adam's state identical (bitwise), {steps} steps")
+folder_replaced = atomic_save.leftovers("ckpt_dir") == [] and not all(
+    np.array_equal(a, b) for a, b in zip(*epoch_weights, strict=True)
+)
+verify(
+    {
+        "the checkpoint folder holds epoch 2 (the second save replaced the first), nothing left beside it": (
+            folder_replaced
+        ),
+        "the .keras loaded under the strategy: weights and Adam's state bitwise, 8 steps": arrays == 4
+        and optimizer_arrays >= 4  # at least Adam's 2 moments of 2 weights
+        and steps == 8,
+    }
+)
 
 
 def save_then_fail(path):  # a save that fails after it has written (a full disk, say)
@@ -366,7 +392,6 @@ failed_save_harmless = diagnose_keras_file("small.keras") == "intact" and atomic
 verify(
     {
         "remove_leftovers deleted the killed save's temporary": os.listdir(atomic_model.parent) == ["model.keras"],
-        "save_atomically replaced the checkpoint folder by the second save, nothing left beside it": folder_replaced,
         "a save that raised left the previous file intact and no temporary": isinstance(failed, OSError)
         and failed_save_harmless,
     }
@@ -375,10 +400,10 @@ verify(
 # %% [markdown]
 # ## Every way to save, killed at five moments
 #
-# `python -m benchmarks.kill_matrix` (`make bench`) repeats the experiment for every way to save (10 million
-# parameters, 120 MB with Adam's state), as is and through `save_atomically`, killing each save at its first change and
-# at 20, 40, 60 and 80 % of its duration. A fresh process then restores what is left and compares the weights bitwise
-# with the last good and the new ones. On a 2-core AMD EPYC, ext4, TensorFlow 2.21, Keras 3.15.1, 2026-11-30:
+# `make bench` (`python -m benchmarks.kill_matrix`) repeats this for every way to save (10 million parameters, 120 MB
+# with Adam's state), as is and through `save_atomically`, killing each save at its first change and at 20–80 % of its
+# duration; a fresh process restores what is left and compares it bitwise with both models. 2-core AMD EPYC, ext4,
+# TensorFlow 2.21, Keras 3.15.1, 2026-11-30:
 #
 # | way to save | what the save does to the previous files | kills that lost the last good model: as is | through `save_atomically` | loading what a killed save left (as is) |
 # |---|---|---|---|---|
@@ -392,17 +417,14 @@ verify(
 # | `keras.callbacks.BackupAndRestore(folder)` | `save_weights` into `latest.weights.h5` in place, then `training_metadata.json` in place | 5 of 5 | 0 of 5 | `` OSError: Unable to synchronously open file (file signature not found) `` (kill 0) |
 # | `BackupAndRestore(folder, double_checkpoint=True)` | first copies both files to `*.bkp` (in place), then as above; a restore that fails with OSError uses the copies | 0 of 5 | n/a: Keras's own fallback copy (the safe variant is that of `BackupAndRestore`) | the previous model (or the new one) |
 #
-# - The writers **in place** (`model.save`, `save_weights`, `ModelCheckpoint`, Keras 3's `BackupAndRestore`) lost the
-#   last good model in 19 of 20 kills.
-# - TensorFlow's writers write the big data file under a temporary name, then rename it over the old one and rewrite
-#   the small `.index` file in place: a kill in between mixes two saves (`DataLossError`). That window is narrow: in 3
-#   more runs of 10 kills (`benchmarks/results/kill_window/`, read below), `model.export` lost 1 of 30,
-#   `tf.saved_model.save` 1 of 30, `Checkpoint.write` 0 of 30. None is safe.
-# - `CheckpointManager.save` writes a new name each time and switches to it atomically;
-#   `BackupAndRestore(double_checkpoint=True)` falls back to a copy. No kill broke them.
-# - Through `save_atomically`, no kill lost the last good model.
+# - The writers **in place** lost the last good model in 19 of 20 kills.
+# - TensorFlow's writers rename the new data file over the old one, then rewrite the small `.index` in place: a kill in
+#   between mixes two saves (`DataLossError`). The window is narrow (3 more runs of 10 kills in
+#   `benchmarks/results/kill_window/`, read below), but none is safe.
+# - `CheckpointManager` (a new name, switched to atomically), `BackupAndRestore(double_checkpoint=True)` (a fallback
+#   copy) and every save through `save_atomically`: no kill lost the last good model.
 #
-# Read back from the results shipped with the benchmark:
+# Read back from the benchmark's results:
 
 # %%
 from importlib.resources import files
@@ -439,16 +461,61 @@ verify(
 )
 
 # %% [markdown]
+# ## Shared storage: what "atomic" means there
+#
+# On a cluster the chief saves to an NFS volume or a bucket (07). Only the local disk is shown here; the rest, from the
+# linked sources, is **not shown here**:
+#
+# - **NFS volume**: a rename is atomic on the server ([RFC 1813](https://www.rfc-editor.org/rfc/rfc1813#section-3.3.14)), so `save_atomically` works on files as on a local
+#   disk; the Linux client refuses `RENAME_EXCHANGE` ([`nfs_rename`](https://github.com/torvalds/linux/blob/master/fs/nfs/dir.c)), so folders take the two
+#   renames. Other nodes see a renamed file at their next `open`, but trust cached directory entries for up to
+#   `acdirmax` (60 s by default; [nfs(5)](https://man7.org/linux/man-pages/man5/nfs.5.html)).
+# - **`gs://` bucket**: TensorFlow's rename is a copy then a delete, object by object
+#   ([`RenameObject`](https://github.com/tensorflow/tensorflow/blob/master/third_party/xla/xla/tsl/platform/cloud/gcs_file_system.cc)), so no folder swap is atomic, and `save_atomically` refuses the URL. But only a
+#   completed upload replaces an object ([Cloud Storage](https://cloud.google.com/storage/docs/resumable-uploads)), and Keras 3.15 builds the `.keras` zip in
+#   memory, then uploads it once ([`saving_lib.py`](https://github.com/keras-team/keras/blob/v3.15.1/keras/src/saving/saving_lib.py)): save a `.keras` there directly, or copy a local one
+#   with `tf.io.gfile.copy`. For checkpoints: `CheckpointManager`, a new name each time.
+#
+# Below, TensorFlow's in-memory file system `ram://` stands in for a bucket (the calls, not a bucket's behaviour in a
+# crash).
+
+# %%
+refused = None
+try:
+    atomic_save.save_atomically(mirrored.save, "gs://bucket/model.keras")
+except ValueError as err:
+    refused = err
+print(f"{type(refused).__name__}: {refused}\n")
+
+bucket = "ram://bucket/models"  # stands in for gs://bucket/models
+tf.io.gfile.makedirs(bucket)
+tf.io.gfile.copy("mirrored.keras", f"{bucket}/copied.keras", overwrite=True)  # a local file, copied: one object
+mirrored.save(f"{bucket}/direct.keras")  # Keras 3 writes a URL through tf.io.gfile
+print("the bucket holds:", sorted(tf.io.gfile.listdir(bucket)))
+from_bucket = [keras.models.load_model(f"{bucket}/{name}") for name in ("copied.keras", "direct.keras")]
+verify(
+    {
+        "save_atomically refused gs:// with a ValueError naming tf.io.gfile.copy and CheckpointManager": isinstance(
+            refused, ValueError
+        )
+        and "tf.io.gfile.copy" in str(refused)
+        and "CheckpointManager" in str(refused),
+        "both files in the stand-in bucket load with the epoch-2 weights (bitwise)": all(
+            roundtrip.assert_identical_weights(epoch_weights[1], model) == 2 for model in from_bucket
+        ),
+    }
+)
+
+# %% [markdown]
 # ## Exercises
 #
 # Each solution is the cell right after its task (hidden: click to show it).
 #
 # ### Exercise 1: a crash-safe `ModelCheckpoint`
 #
-# `ModelCheckpoint("model.keras")` saves in place (5 of 5 kills lost the model). Write a callback that saves the whole
-# model atomically at every epoch end (your ten lines adapted, or `save_atomically`), train a small model 2 epochs with
-# it, and load the file: it must hold the end-of-epoch-2 weights (bitwise) and the optimizer's step count, with no
-# temporary beside it.
+# `ModelCheckpoint("model.keras")` saves in place (5 of 5 kills lost the model). Write a callback that saves the model
+# atomically at every epoch end, train a small model 2 epochs with it, and load the file: it must hold the epoch-2
+# weights (bitwise) and the optimizer's step count, with no temporary beside it.
 
 
 # %% cellView="form" jupyter={"source_hidden": true}
@@ -483,7 +550,7 @@ verify(
 # %% [markdown]
 # ### Exercise 2: start from the last good model
 #
-# A restarted job first decides what to train from. Write `resume(target, build)`: remove the leftovers of killed saves,
+# Write `resume(target, build)`, the first step of a restarted job: remove the leftovers of killed saves,
 # load `target` if `diagnose_keras_file` calls it intact, else return `build()`, a new model (`load_model` alone is not
 # enough: Keras 3.13 loads a damaged file). Try it on `atomic/models/model.keras`, `naive/models/model.keras`,
 # `small-damaged.keras` and a file never saved.
@@ -541,6 +608,13 @@ verify(
         "in the benchmark, the in-place writers lost the last good model in 19 of 20 kills, save_atomically in 0": (
             sum(lost[f] for f in in_place) == 19 and all(m["safe"] == (0, 5) for m in counts.values() if "safe" in m)
         ),
+        "a model trained on 2 replicas came back bitwise from save_atomically's folder and .keras": folder_replaced
+        and arrays == 4
+        and steps == 8,
+        "save_atomically refuses a URL; a .keras written to, or copied to, a gfile URL loads bitwise": isinstance(
+            refused, ValueError
+        )
+        and len(from_bucket) == 2,
     }
 )
 os.chdir(cwd_before)
