@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import multiworker_config as contract
 from helpers.multiworker_config import parse_pause
 
 
@@ -22,10 +21,3 @@ def test_parse_pause_rejects_a_wrong_type(value):
 
 def test_parse_pause_ok():
     assert parse_pause("2:3") == (2, 3) and parse_pause(None) is None
-
-
-def test_the_contract():
-    assert contract.PREFIX == "MW| " and contract.APPROX == "≈"
-    assert contract.PAUSE_AT_ENV != contract.PAUSED_FILE_ENV
-    assert all(name.startswith("MW_") for name in (contract.PAUSE_AT_ENV, contract.PAUSED_FILE_ENV))
-    assert contract.__all__ == ["PREFIX", "APPROX", "PAUSE_AT_ENV", "PAUSED_FILE_ENV", "parse_pause"]

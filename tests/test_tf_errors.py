@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import tf_errors, tf_server
+from helpers import tf_errors
 
 
 def test_describe_error_picks_the_stable_parts():
@@ -32,10 +32,6 @@ def test_describe_error_picks_the_stable_parts():
         summary.hint.startswith("Consider setting the `experimental_io_device` option") and "more" not in summary.hint
     )
     assert summary.op is None and summary.job is None
-
-
-def test_lesson_05_reaches_it_through_tf_server():
-    assert tf_server.describe_error is tf_errors.describe_error and tf_server.ErrorSummary is tf_errors.ErrorSummary
 
 
 def test_error_line_is_one_stable_line():
