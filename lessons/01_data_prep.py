@@ -71,7 +71,9 @@ warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 #
 # On a runtime with a GPU (a Colab GPU runtime, for example) it also hides the GPU with
 # `tf.config.set_visible_devices([], "GPU")`, so that every runtime runs these lessons on the same 2 logical CPUs and
-# the extra TensorFlow processes of notebooks 05 and 07 never share a GPU (`helpers/devices.py` gives the details).
+# the extra TensorFlow processes of notebooks 05 and 07 never share a GPU. To run the replicas on your GPUs instead,
+# set the environment variable `DISTSAVE_KEEP_GPUS=1` before this cell; [What changes on a GPU or a
+# TPU](../docs/accelerators.md) says what that does, why it is not the default, and what differs on accelerators.
 # Which devices a strategy uses is the list of names you give it, as the next section shows.
 
 # %%
@@ -359,12 +361,12 @@ for name, (kind, copies) in places.items():
     print(f"{name:<12} {kind}: {copies}")
 verify(
     {
-        "built in the 2-replica scope: a MirroredVariable with a copy on each logical CPU": places["2 replicas"]
-        == ("MirroredVariable", ["device:CPU:0", "device:CPU:1"]),
+        "built in the 2-replica scope: a MirroredVariable with a copy on each replica device": places["2 replicas"]
+        == ("MirroredVariable", [d.split("/")[-1] for d in strategy.extended.worker_devices]),
         "built with no strategy: one plain variable, not mirrored": places["no strategy"][0] != "MirroredVariable"
         and len(places["no strategy"][1]) == 1,
         "built under a 1-replica MirroredStrategy: still a MirroredVariable, with 1 copy": places["1 replica"]
-        == ("MirroredVariable", ["device:CPU:0"]),
+        == ("MirroredVariable", [one_replica.extended.worker_devices[0].split("/")[-1]]),
     }
 )
 
@@ -414,10 +416,13 @@ verify(
 # %%
 verify(
     {
-        "2 replicas on 2 logical CPUs (no GPU in use); MirroredStrategy() with no list picks the same 2 here": (
-            replica_devices == ("/cpu:0", "/cpu:1")
+        "2 replicas on 2 logical CPUs, no GPU in use (or 2 GPUs with DISTSAVE_KEEP_GPUS=1); MirroredStrategy() with no "
+        "list picks the same 2 here": (
+            (
+                (replica_devices == ("/cpu:0", "/cpu:1") and not tf.config.list_logical_devices("GPU"))
+                or (devices.keep_gpus_requested() and replica_devices == ("/gpu:0", "/gpu:1"))
+            )
             and strategy.num_replicas_in_sync == 2
-            and not tf.config.list_logical_devices("GPU")
             and default_choice.extended.worker_devices == strategy.extended.worker_devices
         ),
         "strategy.run runs a function once per replica; all_reduce gives every replica the sum": (
