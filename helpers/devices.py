@@ -23,7 +23,8 @@ call, :func:`use_cpu_replicas` runs the ``n`` replicas on GPUs instead: the firs
 (each with memory growth on) if there are that many, else the first GPU split into ``n``
 logical GPUs of :data:`GPU_MEMORY_LIMIT_MB` each (``tf.config.set_logical_device_configuration``
 with ``memory_limit``, as the GPU guide does to simulate several GPUs).  It also sets
-``TF_FORCE_GPU_ALLOW_GROWTH=true`` (unless set) for the processes started from here.  On a machine
+``TF_FORCE_GPU_ALLOW_GROWTH=true`` (unless set), read by this process's runtime when it starts and by the processes
+started from here.  On a machine
 without a GPU the variable changes nothing.  ``make gpu-check`` runs every notebook this way.
 
 The split must happen before TensorFlow initialises its runtime (the first op, the first
@@ -207,7 +208,7 @@ def _use_gpus(tf, plan: ReplicaDevices, physical_gpus: Sequence[object]) -> Repl
         if len(tf.config.list_logical_devices("GPU")) == n:  # the same set-up again: harmless
             return plan
         raise RuntimeError(_GPU_RESTART_HINT.format(n=n)) from err
-    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # processes started from here grow their memory
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # this runtime and the processes started from here
     return plan
 
 

@@ -3,7 +3,8 @@
     python scripts/docs_site.py build     # build/site-src (staged pages) -> build/site (HTML); fails on any warning
 
 The pages are the committed, executed notebooks (never re-run: ``nb_execution_mode = "off"`` in docs/site/conf.py),
-README.md as the index page, CONTRIBUTING.md, docs/compatibility.md and docs/cluster.md. Staging changes copies only:
+README.md as the index page, CONTRIBUTING.md, docs/compatibility.md, docs/cluster.md and docs/accelerators.md. Staging
+changes copies only:
 
 * badge images live on other sites (colab.research.google.com, tensorflow.org); a page that loads them makes
   requests that leave the site, so ``[![label](image)](link)`` becomes ``[label](link)`` and a notebook's badge table
@@ -35,8 +36,10 @@ EXTERNAL_IMG = re.compile(r"<img\s+[^>]*src=\"https?://[^\"]*\"[^>]*/?>\s*")
 BADGE_TABLE = re.compile(r"<table[^>]*>(?P<body>.*?)</table>\s*(?:<br clear=\"all\">)?", re.S)
 BADGE_LINK = re.compile(r"<a [^>]*href=\"(?P<link>[^\"]+)\"[^>]*>\s*(?:<img[^>]*>)?\s*(?P<label>[^<]+?)\s*</a>")
 README_LINK = re.compile(r"\]\((?P<up>(?:\.\./)*)README\.md(?P<anchor>#[^)]*)?\)")
-#: docs/cluster.md is staged at the site's top level: from README.md or a notebook, a link to it loses its docs/.
-CLUSTER_LINK = re.compile(r"\]\((?P<up>(?:\.\./)*)docs/cluster\.md(?P<anchor>#[^)]*)?\)")
+#: docs/cluster.md and docs/accelerators.md are staged at the site's top level: from README.md or a notebook, a link
+#: to them loses its docs/.
+TOP_LEVEL_DOCS = ("cluster", "accelerators")
+DOCS_LINK = re.compile(r"\]\((?P<up>(?:\.\./)*)docs/(?P<page>cluster|accelerators)\.md(?P<anchor>#[^)]*)?\)")
 
 
 def _badge_line(match: re.Match) -> str:
@@ -54,7 +57,7 @@ def offline_markdown(text: str) -> str:
     text = LINKED_BADGE.sub(r"[\g<label>](\g<link>)", text)
     text = BADGE_TABLE.sub(_badge_line, text)
     text = EXTERNAL_IMG.sub("", text)
-    text = CLUSTER_LINK.sub(lambda m: f"]({m['up']}cluster.md{m['anchor'] or ''})", text)
+    text = DOCS_LINK.sub(lambda m: f"]({m['up']}{m['page']}.md{m['anchor'] or ''})", text)
     return README_LINK.sub(lambda m: f"]({m['up']}index.md{m['anchor'] or ''})", text)
 
 
@@ -75,7 +78,7 @@ def stage_notebook(source: Path, target: Path) -> int:
 
 
 def toctree(notebooks: list[Path]) -> str:
-    entries = [f"notebooks/{p.stem}" for p in notebooks] + ["compatibility", "cluster", "CONTRIBUTING"]
+    entries = [f"notebooks/{p.stem}" for p in notebooks] + ["compatibility", *TOP_LEVEL_DOCS, "CONTRIBUTING"]
     return "\n```{toctree}\n:hidden:\n:maxdepth: 1\n\n" + "\n".join(entries) + "\n```\n"
 
 
@@ -96,9 +99,10 @@ def stage(stage_dir: Path = STAGE) -> dict[str, int]:
     contributing = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
     (stage_dir / "CONTRIBUTING.md").write_text(offline_markdown(contributing), encoding="utf-8")
     removed["compatibility"], removed["CONTRIBUTING"] = external_images(compat), external_images(contributing)
-    cluster = (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
-    (stage_dir / "cluster.md").write_text(offline_markdown(cluster.replace("](../", "](")), encoding="utf-8")
-    removed["cluster"] = external_images(cluster)
+    for name in TOP_LEVEL_DOCS:
+        page = (ROOT / "docs" / f"{name}.md").read_text(encoding="utf-8")
+        (stage_dir / f"{name}.md").write_text(offline_markdown(page.replace("](../", "](")), encoding="utf-8")
+        removed[name] = external_images(page)
     return removed
 
 

@@ -279,6 +279,8 @@ def test_staging_turns_badges_into_links_and_readme_links_into_the_index():
     assert site_build.offline_markdown("[← 01](01.ipynb) · [index](../README.md) · [top](../README.md#top)") == (
         "[← 01](01.ipynb) · [index](../index.md) · [top](../index.md#top)"
     )
+    # docs/cluster.md and docs/accelerators.md are staged at the top level
+    assert site_build.offline_markdown("[gpu](../docs/accelerators.md#keep)") == "[gpu](../accelerators.md#keep)"
     local = '<img src="figure.png"> and [![a](local.svg)](x)'
     assert site_build.offline_markdown(local) == local and site_build.external_images(local) == 0
 
