@@ -62,7 +62,8 @@ def run(stack: Stack, notebooks: list[Path], workers: int) -> int:
     write_docs()
     for r in rows:
         status = "ran to the end" if r["ran_to_end"] else f"STOPPED: {r['first_error']}"
-        print(f"[compat] {r['notebook']}: {status}; {len(r['differ'])} of {r['checked']} checked outputs differ")
+        differ = f"{len(r['differ'])} of {r['checked']} checked outputs differ"
+        print(f"[compat] {r['notebook']}: {status}; {differ}; {len(r['warnings'])} distinct warnings shown")
     print(f"[compat] {verdict(result)}; details in docs/compatibility.md")
     return 0 if all(r["ran_to_end"] for r in rows) else 1
 
