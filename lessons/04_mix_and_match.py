@@ -20,7 +20,7 @@
 # - how to bring Keras 2 (`tf_keras`) files into Keras 3
 # - which save and load calls fit which goal ("Which API when")
 #
-# **Expected run time:** about 25 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 30 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
