@@ -398,8 +398,8 @@ print(f"compile=False in the scope: weights bitwise {mse_weights} arrays; compil
 # %% [markdown]
 # ## Keras 2 files in Keras 3
 #
-# Keras 2 (TensorFlow ≤ 2.15, or `tf_keras`) saves `.h5`, `.keras` or a SavedModel. `tfk_model` writes each, an
-# old-style model (first layer with `input_shape=`) the files; three loaders try them:
+# Keras 2 (TF ≤ 2.15, or `tf_keras`) saves `.h5`, `.keras` or a SavedModel: `tfk_model` writes all three, an
+# old-style model (first layer with `input_shape=`) the two files. Three loaders try each:
 
 
 # %%
@@ -597,7 +597,7 @@ print("vs the original tf_keras model:", tfk_seed)
 # %% [markdown] jp-MarkdownHeadingCollapsed=true
 # ## Going deeper: the warning behind one `ok`
 #
-# `tf_keras` loading Keras 3's `.weights.h5`, an `ok` in the matrix, logs a warning that the matrix cell silenced:
+# `tf_keras` loading Keras 3's `.weights.h5`, an `ok` in the matrix, logs a warning the matrix cell silenced:
 
 # %%
 with absl_warnings_caught() as records, strategy.scope():
@@ -606,8 +606,8 @@ absl_warnings = [record.getMessage().strip() for record in records]
 print(*absl_warnings, sep="\n")
 
 # %% [markdown]
-# The layer weights load (the predictions in the matrix match); the optimizer state does not, because Keras 3's Adam has
-# 14 variables and `tf_keras`'s 13.
+# The layer weights load (the predictions in the matrix match); the optimizer state does not: Keras 3's Adam has
+# 14 variables, `tf_keras`'s 13.
 #
 # ## Exercises
 #
