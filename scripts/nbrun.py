@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.mode == "clean":
         for p in paths:
-            write(normalise(nbformat.read(p, as_version=4)), p)
+            nb = normalise(nbformat.read(p, as_version=4))
+            if nbformat.writes(nb) + "\n" != p.read_text(encoding="utf-8"):  # unchanged: keep its mtime, so that
+                write(nb, p)  # jupytext --sync never takes an untouched notebook for newer than its edited .py
         return 0
     BUILD.mkdir(exist_ok=True)
     rows, failures = [], []
