@@ -110,8 +110,10 @@ test_ds = tfds.load("mnist", split="test", as_supervised=True).map(data.scale).b
 # Each worker runs an ordinary Python script with its own `TF_CONFIG`, as in the official [multi-worker
 # tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras); on your own machines, run them
 # with `TF_CONFIG='...' python ctl.py SHARED_DIR`. First, what every script shares: the data (the same 2048 MNIST
-# images on every worker, 32 per worker per step), the tutorial's model, and who writes where: the chief to the real
-# path, every other worker into its own temporary folder, `workertemp_<id>`.
+# images on every worker), the batch size, the tutorial's model, and who writes where: the chief to the real path,
+# every other worker into its own temporary folder, `workertemp_<id>`. The batch size is per **replica**, one replica
+# per device of a worker: `global_batch_size` multiplies it by `num_replicas_in_sync`, the replicas of all workers,
+# and logs both counts.
 #
 # The last lines serve this notebook only: `event` prints a line starting with `MW| ` that the notebook reads back from
 # the worker's log, and `pause_point` stops one worker at a known step so the notebook can kill it there.
@@ -131,7 +133,7 @@ import os
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-PER_WORKER_BATCH = 32  # images each worker reads per step
+PER_REPLICA_BATCH = 32  # images each replica reads per step; a worker has one replica per device (CPU: 1)
 TRAIN_EXAMPLES = 2048  # a small slice of MNIST, the same on every worker
 
 
@@ -145,6 +147,16 @@ def mnist_dataset(global_batch_size):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.batch(global_batch_size).repeat().with_options(options)
+
+
+def global_batch_size(strategy):
+    """PER_REPLICA_BATCH × the replicas of all workers (workers × devices per worker); logs both replica counts."""
+    local, total = len(strategy.extended.worker_devices), strategy.num_replicas_in_sync
+    global_batch = PER_REPLICA_BATCH * total
+    event(
+        f"replicas: {local} on this worker, {total} in all; global batch {PER_REPLICA_BATCH} × {total} = {global_batch}"
+    )
+    return global_batch
 
 
 def test_images(n=16):
@@ -215,7 +227,7 @@ import tensorflow as tf
 from mnist_setup import event
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
-global_batch = mnist_setup.PER_WORKER_BATCH * strategy.num_replicas_in_sync
+global_batch = mnist_setup.global_batch_size(strategy)
 
 keras.utils.set_random_seed(0)
 with strategy.scope():
@@ -232,7 +244,9 @@ event(f"fit succeeded with Keras {keras.__version__}")
 #
 # `subprocess.Popen` starts `python keras3_fit.py` twice, each with this environment plus its own `TF_CONFIG`, writing
 # to a log file. The cell waits a bounded time, and its `finally` stops whatever still runs, even if the cell fails:
-# `terminate` sends SIGTERM (a request to stop), `kill` sends SIGKILL (which ends a process at once, with no cleanup).
+# `terminate` sends SIGTERM, a request to stop that a process may catch (a `MultiWorkerMirroredStrategy` worker does,
+# and carries on: not shown here, see [the cluster notes](../docs/cluster.md#sigterm-the-grace-period-and-the-restart)),
+# so after 5 s `kill` sends SIGKILL, which ends a process at once.
 
 # %%
 fit_dir = tmp / "keras3-fit"
@@ -279,16 +293,15 @@ for i in range(2):
 verify(
     {
         "Keras 3 fit fails on both workers with a ValueError (keras-team/keras#20585)": fit_codes == [3, 3]
-        and all(lines[0].startswith("fit failed: ValueError: Attempt to convert a value") for lines in fit_events)
+        and all(lines[-1].startswith("fit failed: ValueError: Attempt to convert a value") for lines in fit_events)
     }
 )
 
 # %% [markdown]
-# From here on, `helpers.multiworker.launch(group, script, shared_dir)` does the same `Popen`, and adds: it picks the
-# ports, names each log `attempt<N>-worker<i>.log` (`multiworker.log_path(dir, N, i)`), runs the workers in a
-# `ProcessGroup` (notebook 02) that stops them when its `with` block ends, and can pause one worker at a known step to
-# be killed; `kill_and_resume` packages a kill and a restart. `show` prints a log's event lines (exact step numbers,
-# losses after ≈).
+# From here on, `helpers.multiworker.launch(group, script, shared_dir)` does the same `Popen` and adds fresh ports, a
+# log per worker and attempt (`multiworker.log_path(dir, N, i)`), a `ProcessGroup` (notebook 02) that stops the workers
+# when its `with` block ends, and a pause at a known step; `kill_and_resume` packages a kill and a restart. `show`
+# prints a log's event lines.
 
 # %% [markdown]
 # Two routes work without patching Keras: **A**, a Keras 3 model trained by a custom loop, and **B**, the Keras 2 package
@@ -299,9 +312,8 @@ verify(
 #
 # The script below trains with `strategy.run` and keeps a backup with `tf.train.CheckpointManager` at the end of every
 # epoch: the model, the optimizer (with its step counter) and the number of epochs done. At start-up every worker
-# restores the chief's latest backup, if there is one. The global batch is the per-worker batch times the number of
-# workers; `tf.nn.compute_average_loss` divides by it, so the summed gradients are the gradient of the mean loss over
-# the global batch. Every worker saves the backups and the final `model.keras`: the chief into the shared folder, worker
+# restores the chief's latest backup, if there is one. `tf.nn.compute_average_loss` divides by the global batch, so the
+# summed gradients are the gradient of the mean loss over the global batch. Every worker saves the backups and the final `model.keras`: the chief into the shared folder, worker
 # 1 into `workertemp_1`, which it then deletes.
 
 # %%
@@ -324,7 +336,7 @@ workdir = sys.argv[1]  # shared by all workers: the backup, the chief's model
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
 task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
 chief = mnist_setup.is_chief(task_type, task_id)
-global_batch = mnist_setup.PER_WORKER_BATCH * strategy.num_replicas_in_sync
+global_batch = mnist_setup.global_batch_size(strategy)
 
 keras.utils.set_random_seed(0)
 with strategy.scope():
@@ -356,8 +368,10 @@ def train_step(iterator):
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss, tf.shape(images)[0]
 
+    # strategy.run returns one value per local replica (a PerReplica with several devices): reduce them all
     loss, images = strategy.run(step_fn, args=next(iterator))
-    return strategy.reduce("SUM", loss, axis=None), images, strategy.reduce("SUM", images, axis=None)
+    images_here = tf.add_n(strategy.experimental_local_results(images))  # this worker's replicas
+    return strategy.reduce("SUM", loss, axis=None), images_here, strategy.reduce("SUM", images, axis=None)
 
 
 for epoch in range(int(epochs_done.numpy()) + 1, EPOCHS + 1):
@@ -426,7 +440,8 @@ print("shared folder:", ctl_files)
 # %% [markdown]
 # What the lines show:
 #
-# - **Images per step.** 32 per worker × 2 workers = 64; 5 steps make 320 images per epoch, 160 per worker.
+# - **Images per step.** 32 per replica × 2 replicas (1 CPU per worker) = 64; 5 steps make 320 images per epoch, 160
+#   per worker. With 4 GPUs per worker: 32 × 8 = 256 a step.
 # - **The failure.** The chief's next step, which needs worker 1, failed with an `UnavailableError`; the chief exited
 #   with code 1.
 # - **The restart.** Attempt 2 restored the backup (1 epoch done, step 5) and started at **epoch 2**. Steps 6 and 7,
@@ -478,8 +493,8 @@ verify({"route A's model learned: test accuracy > 0.5 after 15 steps": ctl_accur
 #
 # The Keras 2 `fit` works under `MultiWorkerMirroredStrategy`, and `tf_keras.callbacks.BackupAndRestore` takes the same
 # `backup_dir` on every worker: unlike Keras 3's callback, it handles the cluster itself (see below), and it restores
-# the backup when `fit` starts. A small callback prints the event lines and holds the pause point. The final save
-# follows route A's rule, to a SavedModel folder `model`.
+# the backup when `fit` starts. A small callback prints events and holds the pause. The final save follows route A's
+# rule, to a SavedModel folder `model`.
 
 # %%
 # %%writefile tf_keras_fit.py
@@ -501,7 +516,7 @@ workdir = sys.argv[1]  # shared by all workers: the backup, the chief's model
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
 task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
 chief = mnist_setup.is_chief(task_type, task_id)
-global_batch = mnist_setup.PER_WORKER_BATCH * strategy.num_replicas_in_sync
+global_batch = mnist_setup.global_batch_size(strategy)
 
 tf_keras.utils.set_random_seed(0)
 with strategy.scope():
@@ -643,9 +658,8 @@ print("the chief wrote model.keras:", chief_wrote_keras)
 # not return within 10 s: no `saved model` line, no `saved_model.pb`, and both workers still running when the notebook
 # stopped them. A time limit cannot tell a slow save from one that never ends; the [multi-worker
 # tutorial](https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras#model_saving_and_loading) gives the
-# reason to expect the second: a save may aggregate variables across the workers, and that all-reduce needs every worker
-# to take part, while worker 1 never called save. Its rule covers both cases: every worker calls save, the non-chief
-# ones to temporary folders they delete, as both routes above do.
+# reason to expect the second: a save may all-reduce variables, which needs every worker, and worker 1 never called
+# save. Its rule covers both cases: every worker saves, the others to temporary folders they delete, as both routes do.
 
 # %% [markdown]
 # ## Keras 3's `BackupAndRestore` and multiple workers
@@ -673,18 +687,24 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
 # ## On a real cluster
 #
 # **Unchanged:** the worker scripts, `MultiWorkerMirroredStrategy()` reading `TF_CONFIG`, the save rule, and the
-# restore at start.
+# restore at start. With GPUs, a worker takes each GPU of its machine as a replica
+# ([API](https://www.tensorflow.org/api_docs/python/tf/distribute/MultiWorkerMirroredStrategy)): `TF_CONFIG` stays the
+# same, the global batch grows with `num_replicas_in_sync`. No GPU runs here; a test runs these scripts with 2 CPU
+# replicas per worker.
 #
 # **Changes:**
-# - *Who writes `TF_CONFIG`*: Kubeflow's `TFJob` operator (or Vertex AI / SageMaker training jobs) sets it in every pod,
+# - *Who writes `TF_CONFIG`*: Kubeflow's `TFJob` operator (or Vertex AI / SageMaker) sets it in every pod,
 #   with service DNS names as addresses.
 # - *Storage*: the shared folder must be on storage every worker can reach (GCS/S3/NFS).
-# - *Restarts*: when a pod dies, the others fail fast (exit code 1, as here), and a TFJob's `restartPolicy: OnFailure`
-#   or the service's retry restarts the job (not `ExitCode`, which treats exit code 1 as permanent).
+# - *Restarts*: here the killed process's port closed at once, so the chief failed at its next step (exit code 1); a
+#   lost machine closes no port, and the others fail only after a timeout
+#   ([`CommunicationOptions`](https://www.tensorflow.org/api_docs/python/tf/distribute/experimental/CommunicationOptions);
+#   not shown here). A TFJob's `restartPolicy: OnFailure` restarts the job (not `ExitCode`, which treats 1 as
+#   permanent).
 # - *Chief*: with a separate `chief` task type in `TF_CONFIG`, `is_chief` becomes `return task_type == "chief"`.
 #
-# This repository's `cluster/` folder runs these scripts unchanged as a Kubernetes Job, one pod per worker: see
-# [Running on a real cluster](../docs/cluster.md).
+# `cluster/` runs these scripts as a Kubernetes Job, one pod per worker: see [Running on a real
+# cluster](../docs/cluster.md).
 
 # %% [markdown]
 # ## Exercises
@@ -706,7 +726,7 @@ backup = tf.train.Checkpoint(model=tuned, optimizer=tuned.optimizer, epochs_done
 backup.restore(tf.train.latest_checkpoint(str(ctl_dir / "backup"))).assert_existing_objects_matched()
 restored_at = (int(tuned_epochs.numpy()), int(tuned.optimizer.iterations.numpy()))
 same_weights = all(np.array_equal(a, b) for a, b in zip(tuned.get_weights(), plain.get_weights(), strict=True))
-global_batch = mnist_setup.PER_WORKER_BATCH * mirrored.num_replicas_in_sync
+global_batch = mnist_setup.PER_REPLICA_BATCH * mirrored.num_replicas_in_sync
 tuned.fit(mnist_setup.mnist_dataset(global_batch), epochs=1, steps_per_epoch=5, verbose=0)
 print("restored (epochs, step):", restored_at, "| after fine-tuning, step:", int(tuned.optimizer.iterations.numpy()))
 verify(
@@ -778,7 +798,7 @@ verify(
     {
         "Keras 3 fit under MultiWorkerMirroredStrategy fails on both workers (keras-team/keras#20585)": fit_codes
         == [3, 3]
-        and all(lines[0].startswith("fit failed: ValueError: Attempt to convert a value") for lines in fit_events),
+        and all(lines[-1].startswith("fit failed: ValueError: Attempt to convert a value") for lines in fit_events),
         "routes A (Keras 3 + custom loop) and B (tf_keras fit) both train on 2 worker processes, 64 images per step": (
             len(route_a_epochs) == 2
             and all(line.endswith(": 320 images, 160 on this worker") for line in route_a_epochs)

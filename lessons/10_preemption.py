@@ -125,9 +125,11 @@ print("working folder is empty:", not any(preempt_dir.iterdir()))
 #   your orchestrator (the system that restarts jobs) to restart a job that exits with that code.
 # - **a step counter that is restored**: `optimizer.iterations` is in the checkpoint, so after a restart the loop
 #   starts at the step after the saved one.
-# - **data that follows the step counter**: the handler knows nothing about the input pipeline. Here each step's
-#   batch is generated from the step number (and the worker's replica id), so step 9 reads the same data in an
-#   interrupted run and in an uninterrupted one.
+# - **data that follows the step counter**: the handler knows nothing about the input pipeline. Here each replica's
+#   batch of `PER_REPLICA_BATCH` examples is generated from the step number and the replica's id, so step 9 reads the
+#   same data in an interrupted run and in an uninterrupted one. A worker has one replica per device (one CPU here):
+#   the global batch is 16 × `num_replicas_in_sync` (workers × devices per worker), and the script logs both counts.
+#   `train_step` sums the replicas' losses with `strategy.reduce`, so it runs on any number of devices per worker.
 # - **the line `os.environ["GCE_METADATA_IP"] = ...`**: the handler's constructor first asks the Google Cloud metadata
 #   server (`metadata.google.internal`, which answers only on Google Cloud VMs) whether it runs on a Google Cloud VM.
 #   On one with CPUs only, the answer is yes, and then its `run` just calls the step and handles no notice at all. The
@@ -154,12 +156,13 @@ try:  # demo only: event lines for the notebook, and a pause where the notebook 
 except ImportError:  # running the script on your own: plain prints, no pause
     event, sigterm_point = print, lambda epoch, step: None
 
-EPOCHS, STEPS_PER_EPOCH, PER_WORKER_BATCH = 3, 5, 16
+EPOCHS, STEPS_PER_EPOCH, PER_REPLICA_BATCH = 3, 5, 16  # a worker has one replica per device (CPU: 1)
 RESTART_CODE = 42  # "saved after a preemption notice: restart me"
 workdir = sys.argv[1]  # shared by all workers: the checkpoint
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
-global_batch = PER_WORKER_BATCH * strategy.num_replicas_in_sync
+local_replicas, all_replicas = len(strategy.extended.worker_devices), strategy.num_replicas_in_sync
+global_batch = PER_REPLICA_BATCH * all_replicas  # workers × devices per worker × PER_REPLICA_BATCH
 
 
 def exit_fn():  # the handler calls it once this worker has saved
@@ -192,7 +195,7 @@ with strategy.scope():
 def train_step(step):
     def step_fn(step):
         replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int64)
-        x = tf.random.stateless_normal([PER_WORKER_BATCH, 8], seed=tf.stack([step, replica]))  # this step's data
+        x = tf.random.stateless_normal([PER_REPLICA_BATCH, 8], seed=tf.stack([step, replica]))  # this step's data
         y = tf.reduce_sum(x, axis=1, keepdims=True)
         with tf.GradientTape() as tape:
             per_example = tf.square(model(x, training=True) - y)[:, 0]
@@ -205,6 +208,7 @@ def train_step(step):
 
 
 first = int(optimizer.iterations.numpy()) + 1  # 1, or the step after the one the restored checkpoint holds
+event(f"replicas: {local_replicas} on this worker, {all_replicas} in all; global batch {global_batch}")
 event(f"starting at step {first}")
 for step in range(first, EPOCHS * STEPS_PER_EPOCH + 1):
     loss = handler.run(train_step, tf.constant(step, tf.int64))  # after a notice: save and exit instead

@@ -116,6 +116,7 @@ def test_sigterm_point_waits_for_a_real_sigterm(tmp_path, handled):
 
 
 HARD_TIMEOUT = 300
+REPLICAS = "replicas: 1 on this worker, 2 in all; global batch 32"  # one CPU replica per worker, 16 per replica
 
 
 def steps_and_notes(workdir: Path, attempt: int, worker: int) -> tuple[list[str], list[str]]:
@@ -145,7 +146,7 @@ def test_a_sigterm_to_one_worker_makes_every_worker_save_at_the_next_step(tmp_pa
     for worker in (0, 1):
         steps, notes = steps_and_notes(tmp_path, 1, worker)
         assert [int(line.split()[1]) for line in steps] == list(range(1, 9)), worker  # steps 1-8, then the save
-        assert notes[0] == "starting at step 1" and notes[-1] == "saved after step 8, exiting with code 42"
+        assert notes[:2] == [REPLICAS, "starting at step 1"] and notes[-1] == "saved after step 8, exiting with code 42"
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "checkpoint",
         "ckpt-1.data-00000-of-00001",
@@ -173,7 +174,7 @@ def test_the_restart_continues_exactly_where_an_uninterrupted_run_would_be(tmp_p
     for worker in (0, 1):
         before, _ = steps_and_notes(preempted, 1, worker)
         after, notes = steps_and_notes(preempted, 2, worker)
-        assert notes == ["starting at step 9", "finished after step 15"]
+        assert notes == [REPLICAS, "starting at step 9", "finished after step 15"]
         assert before + after == reference  # the same steps, once each, with the same losses
 
 
