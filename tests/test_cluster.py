@@ -303,8 +303,11 @@ def test_the_jobs_command_survives_a_sigterm_to_one_pod(tmp_path, hard_timeout, 
     before, notes_before = steps(logs, 1, 0)
     after, notes_after = steps(logs, 2, 0)
     assert before == steps(logs, 1, 1)[0] == list(range(1, 9))  # trained in lockstep to step 8, then saved
-    assert notes_before[0] == "starting at step 1" and notes_before[-1] == "saved after step 8, exiting with code 42"
+    replicas = "replicas: 1 on this worker, 2 in all; global batch 32"  # one CPU replica per pod
+    assert notes_before[:2] == [replicas, "starting at step 1"]
+    assert notes_before[-1] == "saved after step 8, exiting with code 42"
     assert after == steps(logs, 2, 1)[0] == list(range(9, 16)) and notes_after == [
+        replicas,
         "starting at step 9",
         "finished after step 15",
     ]
