@@ -81,6 +81,18 @@ def test_the_manifests_agree_with_each_other():
     assert script.startswith("/app/scripts/") and workdir.startswith(mount["mountPath"] + "/")
 
 
+def test_the_commented_gpu_lines_are_the_containers_resources_once_uncommented():
+    """job.yaml shows a GPU pod's resources commented out (nothing here has a GPU): uncommented, they are the worker
+    container's limits, and the rest of the Job is unchanged (TF_CONFIG comes from the same environment)."""
+    text = (CLUSTER / "job.yaml").read_text(encoding="utf-8")
+    gpu = re.sub(r"^( *)# (resources:|  limits:|    nvidia\.com/gpu: \d+)$", r"\1\2", text, flags=re.MULTILINE)
+    (doc,) = list(yaml.safe_load_all(gpu))
+    (container,) = doc["spec"]["template"]["spec"]["containers"]
+    assert container.pop("resources") == {"limits": {"nvidia.com/gpu": 4}}
+    assert doc == JOB
+    assert "PER_REPLICA_BATCH" in text and "GPU pods" in (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
+
+
 def test_the_failure_policy_matches_the_scripts():
     """Exit code 42 (preempt_train.py's restart code) restarts the pod; the entrypoint's bad-environment code fails
     the Job; the handler sees SIGTERM as the notice everywhere, as in notebook 10."""
@@ -110,7 +122,12 @@ def test_make_lint_validates_every_manifest_against_the_version_the_docs_state()
     (line,) = [ln for ln in makefile.splitlines() if "kubernetes_validate" in ln]
     assert "--strict" in line and line.rstrip().endswith("cluster/*.yaml")
     version = re.search(r"--kubernetes-version (\d+\.\d+)\.0", line)[1]
-    assert sorted(p.name for p in CLUSTER.glob("*.yaml")) == ["job.yaml", "networkpolicy.yaml", "service.yaml", "volume.yaml"]
+    assert sorted(p.name for p in CLUSTER.glob("*.yaml")) == [
+        "job.yaml",
+        "networkpolicy.yaml",
+        "service.yaml",
+        "volume.yaml",
+    ]
     assert f"Kubernetes {version}" in (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
 
 
