@@ -22,12 +22,23 @@ listens in time raises :class:`helpers.errors.WorkerError`.
 The stable parts of a save or load that fails on the worker (missing path, failing op, job,
 hint) are picked out by :func:`helpers.tf_errors.describe_error`, importable from here too
 (``tf_server.describe_error``, as lesson 05 calls it).
+
+**Who can reach it.** Whatever host the cluster spec names, TensorFlow's gRPC server binds its
+port on every network interface: ``GrpcServer::Init`` in TensorFlow's
+``tensorflow/core/distributed_runtime/rpc/grpc_server_lib.cc`` passes ``"0.0.0.0:<port>"`` to gRPC
+(which listens on ``[::]``, both IPv4 and IPv6, where it can), and no ``ServerDef`` field,
+environment variable or option changes that host.  :func:`listening_sockets` (and
+:meth:`RemoteWorker.listening`) read from the operating system where a process listens; lesson 05
+shows it, and the tests (``tests/conftest.py``) fail if a server's port is still listening after a
+test or a notebook ends.  TensorFlow's SECURITY.md ("Running a TensorFlow server") says what that
+means: run these servers only on a network you trust.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import ipaddress
 import os
 import runpy
 import shutil
@@ -37,6 +48,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.processes import ProcessGroup, free_ports, wait_until
@@ -48,6 +60,9 @@ __all__ = [
     "start",
     "wait_for_port",
     "check_port",
+    "Listener",
+    "WILDCARD_ADDRESSES",
+    "listening_sockets",
     "ErrorSummary",
     "describe_error",
     "main",
@@ -69,6 +84,60 @@ server = tf.distribute.Server(cluster_spec, job_name="worker", task_index=0, pro
 print("serving", server.target, flush=True)
 server.join()  # serve until the process is stopped
 """
+
+
+#: The addresses that mean "every network interface": IPv4's and IPv6's wildcard.
+WILDCARD_ADDRESSES = ("0.0.0.0", "::")
+
+
+@dataclass(frozen=True, order=True)
+class Listener:
+    """One listening TCP socket: the process that owns it, and the local address and port it is bound to."""
+
+    pid: int
+    ip: str
+    port: int
+
+    @property
+    def scope(self) -> str:
+        """Where connections may come from: ``"every interface"``, ``"loopback"`` (this host) or ``"one interface"``."""
+        if self.ip in WILDCARD_ADDRESSES:
+            return "every interface"
+        address = ipaddress.ip_address(self.ip.split("%")[0])  # an IPv6 scope id ("fe80::1%eth0") is not part of it
+        if getattr(address, "ipv4_mapped", None) is not None:
+            address = address.ipv4_mapped
+        return "loopback" if address.is_loopback else "one interface"
+
+
+def listening_sockets(pid: int, *, tree: bool = False) -> list[Listener]:
+    """The TCP sockets that process ``pid`` listens on (with ``tree=True``, also its descendants), read from the OS.
+
+    Uses ``psutil`` (installed with ``tensorflow-datasets`` and with Jupyter), which works for your own processes on
+    Linux, macOS and Windows.  A process that has exited, or exits meanwhile, listens on nothing; the result is sorted.
+
+    Raises:
+        ValueError: ``pid`` is not a positive integer.
+    """
+    import psutil  # noqa: PLC0415  (only this function needs it)
+
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid < 1:
+        raise ValueError(f"pid must be a positive integer (a process id), got {pid!r}")
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)] if tree else [root]
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return []
+    found = set()
+    for proc in procs:
+        try:
+            # psutil >= 6 calls it net_connections; older releases (Colab has had 5.9) call it connections
+            connections = getattr(proc, "net_connections", None) or proc.connections
+            for conn in connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr:
+                    found.add(Listener(proc.pid, conn.laddr.ip, conn.laddr.port))
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+    return sorted(found)
 
 
 def check_port(port: object) -> int:
@@ -144,6 +213,10 @@ class RemoteWorker:
     def alive(self) -> bool:
         """Whether the worker process is still running."""
         return self._proc.poll() is None
+
+    def listening(self) -> list[Listener]:
+        """Where the worker process listens, read from the OS (:func:`listening_sockets`); ``[]`` once it is stopped."""
+        return listening_sockets(self.pid) if self.alive() else []
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL) and remove the temp dirs it was given. Idempotent."""

@@ -14,6 +14,7 @@
 # **What you'll learn**
 #
 # - how to run a `tf.distribute.Server` in a second process, connect to it, and place a model's variables on it
+# - who can connect to that server, and to your notebook once connected, and what to do about it
 # - why saving to a path the worker cannot reach fails **on the worker**, and the error you get
 # - `SaveOptions` / `LoadOptions(experimental_io_device='/job:localhost')`: files written and read by the notebook's process
 # - why a path that both processes reach needs no I/O device, and what that means for `gs://` and shared file systems
@@ -90,11 +91,11 @@ print("MNIST source:", mnist_prep.prepare(log=None))
 # %% [markdown]
 # ## A remote worker with its own working directory
 #
-# With a Cloud TPU Node the accelerators hang off *other hosts*, which TensorFlow addresses as a job (its
-# `TPUClusterResolver` calls it `worker` by default), while the Python process you type into is `/job:localhost`. We
-# reproduce that shape on one machine with a second Python process that runs a TensorFlow server. This is its whole
+# With a Cloud TPU Node the accelerators hang off *other hosts*, a job (`TPUClusterResolver` calls it `worker` by
+# default), while the Python process you type into is `/job:localhost`. We reproduce that on one machine with a second
+# Python process that runs a TensorFlow server. This is its whole
 # program, the same `tf.distribute.Server(...)` call the [parameter server training tutorial](https://www.tensorflow.org/tutorials/distribute/parameter_server_training) uses
-# to start its workers: serve the job `worker` (one task, i.e. one process of that job) at an address, then wait for work.
+# to start its workers: serve the job `worker` (one task) at an address, then wait for work.
 
 # %%
 WORKER_PROGRAM = """
@@ -110,10 +111,9 @@ server.join()  # serve until the process is stopped
 """
 
 # %% [markdown]
-# `tf_server.start` takes care of the process: it saves the program as `worker.py`, runs
-# `python worker.py 127.0.0.1:<a free port>` **with its own working directory** (a fresh temp dir), and waits until the
-# port accepts connections. Both processes share one disk here, but a *relative* path means a different folder to each
-# of them: the next cell checks that their working directories differ.
+# `tf_server.start` saves the program as `worker.py`, runs `python worker.py 127.0.0.1:<a free port>` **with its own
+# working directory** (a fresh temp dir), and waits until the port accepts connections. Both processes share one disk,
+# but a *relative* path means a different folder to each (checked below).
 
 # %%
 worker = tf_server.start(WORKER_PROGRAM)  # stopped by worker.stop() in the last section
@@ -141,14 +141,14 @@ print("both empty:", tree(tmp) == tree(worker.workdir) == [])
 # %% [markdown]
 # ### Connect and place the model on the worker
 #
-# This process describes the same cluster (one job `worker`, at the worker's address), and
-# `experimental_connect_to_cluster` makes the worker's devices available to it (the device list below). It changes
-# TensorFlow's context for the rest of the kernel, and its docstring warns that connecting again invalidates the
-# tensors already on the remote devices, so this notebook connects once and keeps the remote part to the end.
-# A `OneDeviceStrategy` on the worker's CPU puts every variable created in its scope there. (A Keras 3 variable wraps a
-# TensorFlow variable, which its `.value` returns; that one's `.device` says where the values live.)
+# This process describes the same cluster, and `experimental_connect_to_cluster` makes the worker's devices available
+# to it (the device list below). Its docstring warns that connecting again invalidates the tensors already on the
+# remote devices, so this notebook connects once. A `OneDeviceStrategy` on the worker's CPU puts every variable created
+# in its scope there. (A Keras 3 variable wraps a TensorFlow variable, its `.value`, whose `.device` says where the
+# values live.)
 
 # %%
+before_connecting = tf_server.listening_sockets(os.getpid())  # this process's listening sockets (Jupyter's own)
 cluster_spec = tf.train.ClusterSpec({"worker": [worker.address]})
 tf.config.experimental_connect_to_cluster(cluster_spec)
 for device in tf.config.list_logical_devices():
@@ -163,8 +163,50 @@ kernel = model.layers[0].kernel
 print(type(kernel.value).__name__, "on", kernel.value.device)
 
 # %% [markdown]
-# A few training steps (20 batches of 64) so the model and its optimizer hold real state. The optimizer's step counter
-# lives on the worker too, and so does every computation the strategy runs (the first two lines below).
+# <a id="who-can-reach-the-worker"></a>
+# ### Who can reach the worker, and this notebook
+#
+# The worker was given `127.0.0.1:<port>`, and connecting gave this process a task in the cluster too (job
+# `localhost`). Where do they accept connections? We ask the operating system (through `psutil`) which TCP sockets each
+# process listens on:
+
+# %%
+worker_sockets = worker.listening()  # [Listener(pid, ip, port)]: the worker process's listening TCP sockets
+notebook_sockets = [s for s in tf_server.listening_sockets(os.getpid()) if s not in before_connecting]
+print("the worker listens on the port it was given:", all(s.port == worker.port for s in worker_sockets))
+print("it accepts connections from:", sorted({s.scope for s in worker_sockets}))
+print("since connecting, this process listens too, from:", sorted({s.scope for s in notebook_sockets}))
+verify(
+    {
+        "the worker listens on every network interface (0.0.0.0 or ::), not on 127.0.0.1 only": len(worker_sockets) > 0
+        and {s.scope for s in worker_sockets} == {"every interface"},
+        "so does this process, since it connected": {s.scope for s in notebook_sockets} == {"every interface"},
+    }
+)
+
+# %% [markdown]
+# Any machine that can reach yours can connect to both. TensorFlow's
+# [SECURITY.md, "Running a TensorFlow server"](https://github.com/tensorflow/tensorflow/blob/v2.21.0/SECURITY.md#running-a-tensorflow-server)
+# says the server is meant for internal communication only: it has no authorization, sends messages unencrypted, and
+# runs the graphs it is sent, so whoever reaches the port can run code as your user. TensorFlow 2.21 cannot bind it
+# to loopback: `GrpcServer::Init` in
+# [`grpc_server_lib.cc`](https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/core/distributed_runtime/rpc/grpc_server_lib.cc)
+# binds `"0.0.0.0:<port>"` whatever host the cluster spec names; no `ServerDef` field or environment variable changes
+# that. So:
+#
+# - **On a laptop**, run this lesson (and 07, 10) on a network you trust, or behind a host firewall that refuses
+#   incoming connections; never on a machine reachable from the internet.
+# - **On Colab**, we found nothing in Colab's documentation about inbound connections to a hosted runtime. A
+#   [local runtime](https://research.google.com/colaboratory/local-runtimes.html) is your machine: the
+#   laptop rule applies.
+# - **Stop them**: the last section stops the worker (if the kernel stops first, the helper's watch on its parent
+#   does); 07 and 10 stop theirs when the cell ends. This process's server closes only with the kernel (we found no
+#   public call that stops it): **restart the kernel when you are done**. The collection's tests (`tests/conftest.py`)
+#   fail if a server still listens after a lesson's last cell, or, for the kernel's own, after the kernel stopped.
+
+# %% [markdown]
+# 20 training steps (batches of 64) give the model and its optimizer real state. The optimizer's step counter lives on
+# the worker too, as does every computation the strategy runs (the first two lines below).
 
 # %%
 train_dataset, eval_dataset = data.get_data(strategy, repeat=True)
@@ -188,8 +230,8 @@ verify(
 # ## Saving to a path the worker cannot reach fails on the worker
 #
 # `tf.saved_model.save` creates the folder from this process, then asks each device that holds variables to write its
-# part of the variables checkpoint (op `SaveV2`, on the device's host). The worker runs `SaveV2` against a path
-# relative to *its* working directory, where `no_io_device/variables/` does not exist. The full message is long (tracebacks, details of gRPC, the network protocol between the processes);
+# part of the checkpoint (op `SaveV2`, on the device's host). The worker runs `SaveV2` against a path
+# relative to *its* working directory, where `no_io_device/variables/` does not exist. The full message is long;
 # `tf_server.describe_error` picks out the missing path, the op that failed and the job that raised it:
 
 # %%
@@ -207,11 +249,10 @@ verify(
 )
 
 # %% [markdown]
-# What did land? The checkpoint is written in shards, one part per host that writes, here two (`-of-00002`), into a temporary folder, `variables_temp/`,
-# that is merged into `variables/variables.*` once every shard is written (compare the listing of the complete save in
-# the next section). The shard written from this process is here, unfinished; it holds only the
-# checkpoint's object graph (`_CHECKPOINTABLE_OBJECT_GRAPH`, the last line: which saved object holds which variable). The worker's shard, with the model's
-# variables, is missing, and the worker's own directory stayed empty:
+# What did land? The checkpoint is written in shards, one per host (`-of-00002`), into `variables_temp/`, merged into
+# `variables/variables.*` once every shard is written (compare the complete save in the next section). This process's
+# shard is here, unfinished; it holds only the object graph (`_CHECKPOINTABLE_OBJECT_GRAPH`: which object holds which
+# variable). The worker's shard, with the variables, is missing, and the worker's directory stayed empty:
 
 # %%
 print("notebook's dir:", *tree(tmp), sep="\n  ")
@@ -258,13 +299,10 @@ verify(
 
 # %% [markdown]
 # With `LoadOptions(experimental_io_device='/job:localhost')` this process reads the files and the values go to the
-# worker's variables (the first line below). We read the restored values back and compare them bit for bit with the
-# model's weights, then call the loaded `serving_default` [signature](../README.md#glossary) (a
-# [ConcreteFunction](../README.md#glossary)) on the same 64 digits.
-#
-# The weights come back identical; the predictions are compared **up to float32 rounding**
-# (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest logit). The signature is another graph than the Keras
-# model's `predict`, so it may add the same products in another order, and which last digits change depends on the CPU.
+# worker's variables (the first line below). The restored values are compared bit for bit with the model's weights;
+# the loaded `serving_default` [signature](../README.md#glossary) (a [ConcreteFunction](../README.md#glossary)), called
+# on the same 64 digits, **up to float32 rounding** (`roundtrip.assert_close`: max abs diff ≤ 1e-5 × the largest
+# logit): it is another graph than `predict`, which may add in another order, and the last digits depend on the CPU.
 
 
 # %%
@@ -308,14 +346,12 @@ shared_values_match = restored_values_match(shared_variables, model)
 print("restored values equal the model's weights:", shared_values_match)
 
 # %% [markdown]
-# What counts is the path as the worker sees it. That is what follows for a real cluster, where each host has its own
-# disk:
+# What counts is the path as the worker sees it. On a real cluster, where each host has its own disk:
 #
-# - a path on your VM's own disk (`/tmp/model`, a relative path) exists only there, so save and load with
+# - a path on your VM's own disk (`/tmp/model`, a relative path) exists only there: save and load with
 #   `experimental_io_device='/job:localhost'`, as above;
 # - a path that every host reaches under the same name needs no I/O device, like the absolute path here: a
-#   Cloud Storage path (`gs://bucket/...`, readable and writable from every host) or a network file system mounted at
-#   the same path on every host. There is no bucket to try here: the rule is the one the cell above shows.
+#   `gs://bucket/...` path or a network file system mounted at the same path everywhere (not tried here).
 #
 # ## Keras 3: options only through `tf.saved_model` and `ExportArchive`
 #
@@ -369,9 +405,9 @@ export_closeness = roundtrip.assert_close(reference, exported.serve(x), what="pr
 print("predictions:", export_closeness)
 
 # %% [markdown]
-# The native `.keras` file needs no I/O device at all: Keras writes the zip from Python, in this process, after reading the
-# variable values, so a relative path lands in the notebook's folder (the first line below). Loaded inside the scope,
-# the variables go back to the worker:
+# A `.keras` file needs no I/O device: Keras reads the variable values and writes the zip from Python, in this process,
+# so a relative path lands in the notebook's folder (first line below). Loaded inside the scope, the variables go back
+# to the worker:
 
 # %%
 model.save("model.keras")
@@ -409,21 +445,20 @@ print("predictions:", legacy_closeness)
 # %% [markdown]
 # ## What this means on a Cloud TPU Node
 #
-# No cell here runs on a TPU; this is what the cells above mean there.
+# Not run here (no TPU), but it follows from the cells above:
 #
-# - With a TPU Node (for example the older Colab TPU runtime), `TPUStrategy` puts the variables on the TPUs of other
-#   hosts, addressed as `/job:worker/...`, while the VM running your notebook is `/job:localhost`: the split this
-#   notebook built. The hosts have disks of their own. (On a TPU VM your Python process runs on the TPU host itself,
-#   and nothing here applies.)
-# - A path on your VM's disk is then out of the workers' reach: pass the I/O device options, as the seed tutorial
-#   advises for Cloud TPU. A `gs://` path that the VM and the TPU hosts both reach needs none (the absolute-path cell).
-# - In Keras 3 the options go through `tf.saved_model.save` / `tf.saved_model.load` (or `ExportArchive.write_out`);
-#   `model.save` / `load_model` refuse them and `model.export` does not pass them on. A `.keras` file needs no options.
+# - With a TPU Node (such as the older Colab TPU runtime), `TPUStrategy` puts the variables on other hosts'
+#   TPUs, `/job:worker/...`, while your notebook's VM is `/job:localhost`: the split built here. (On a TPU VM your
+#   process runs on the TPU host itself, and nothing here applies.)
+# - A path on your VM's disk is out of the workers' reach: pass the I/O device options, as the seed tutorial advises.
+#   A `gs://` path that every host reaches needs none.
+# - In Keras 3 the options go through `tf.saved_model.save` / `load` (or `ExportArchive.write_out`); `model.save` /
+#   `load_model` refuse them, `model.export` drops them. A `.keras` file needs none.
 
 # %% [markdown]
 # ## Exercises
 #
-# The worker is still running, so these exercises can use it and the files written above.
+# The worker still runs: use it and the files written above.
 #
 # ### Exercise 1: a training checkpoint from the worker
 #
@@ -504,7 +539,7 @@ verify(
 worker.stop()
 os.chdir(notebook_dir)
 shutil.rmtree(tmp)
-print(worker)
+print(worker, "| listening sockets left:", len(tf_server.listening_sockets(worker.pid)))
 
 on_worker = "/job:worker/"
 shard_missing = "NotFoundError: no_io_device/variables/variables_temp; No such file or directory"
@@ -544,6 +579,9 @@ verify(
             for c in [saved_model_closeness, export_closeness, keras_file_closeness, legacy_closeness]
         ),
         "the worker process and both folders are gone": not (worker.alive() or tmp.exists() or worker.workdir.exists()),
+        "the server listened on every interface; once stopped, on nothing": {s.scope for s in worker_sockets}
+        == {"every interface"}
+        and worker.listening() == tf_server.listening_sockets(worker.pid) == [],
     }
 )
 

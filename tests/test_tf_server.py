@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from helpers import tf_server
 from helpers.errors import WorkerError
 from helpers.processes import free_ports
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("port", [0, -1, 65536, "8470", 80.0, True, None])
@@ -21,8 +25,18 @@ def test_check_port_rejects_non_ports(port):
         tf_server.check_port(port)
 
 
-def test_check_port_accepts_a_port():
-    assert tf_server.check_port(8470) == 8470
+@pytest.mark.parametrize("port", [1, 65535])
+def test_check_port_accepts_the_first_and_last_port(port):
+    # next to the rejected 0 and 65536 above: the range's bounds are the ones TCP has, not off by one
+    assert tf_server.check_port(port) == port
+
+
+def test_the_default_program_is_the_one_lesson_05_teaches():
+    # One program, shown in 05 and run by default here: the lesson's WORKER_PROGRAM must stay equal to SERVER_PROGRAM.
+    source = (ROOT / "lessons" / "05_local_io_device.py").read_text(encoding="utf-8")
+    assignments = [node for node in ast.parse(source).body if isinstance(node, ast.Assign)]
+    (assignment,) = [a for a in assignments if [getattr(t, "id", None) for t in a.targets] == ["WORKER_PROGRAM"]]
+    assert ast.literal_eval(assignment.value) == tf_server.SERVER_PROGRAM
 
 
 @pytest.mark.parametrize(
@@ -152,9 +166,15 @@ def test_real_server_starts_listens_and_is_stopped_even_when_the_block_fails(tmp
             assert worker.workdir == tmp_path
             with socket.create_connection(("127.0.0.1", worker.port), timeout=5):
                 pass
+            # Given 127.0.0.1:<port>, the server listens on that port on every interface (issue 29; lesson 05 shows it):
+            # TensorFlow binds "0.0.0.0:<port>", which gRPC turns into [::] (IPv4 and IPv6) where it can.
+            listening = worker.listening()
+            assert listening and {(s.port, s.scope) for s in listening} == {(worker.port, "every interface")}
+            assert {s.ip for s in listening} <= set(tf_server.WILDCARD_ADDRESSES)
             pid = worker.pid
             raise KeyError("a cell failed")
     assert not worker.alive() and _gone(pid)
+    assert worker.listening() == [] and tf_server.listening_sockets(pid) == []  # nothing left listening
     assert "stopped" in repr(worker)
     assert tmp_path.is_dir()  # a workdir we were given is not ours to delete
     assert not worker.log.exists()  # the helper's own temp dir (with the log) is removed
