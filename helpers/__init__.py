@@ -8,6 +8,7 @@ One concern per module:
 - :mod:`helpers.mnist_integrity` – is a prepared MNIST whole: verify it, record and check each file's size + sha256
 - :mod:`helpers.models`      – the tutorial's model (Keras 3 or ``tf_keras``)
 - :mod:`helpers.roundtrip`   – prediction / optimizer-state equality after a save → load
+- :mod:`helpers.load_attempts` – try a loader on a saved file, one stable line for what came back (Keras 2 files, 04)
 - :mod:`helpers.claims`    – one claim, one check: ``verify({claim: condition})`` prints ``✓ claim``, fails listing
   every false one
 - :mod:`helpers.plots`       – digit grids, class histograms, loss curves

@@ -84,7 +84,7 @@ import tensorflow_hub as hub
 import tf_keras
 from packaging.version import Version
 
-from helpers import data, mnist_prep, models, roundtrip
+from helpers import data, load_attempts, mnist_prep, models, roundtrip
 from helpers.claims import verify
 
 tf.get_logger().setLevel("ERROR")  # hide TF's Python INFO logs ("Using MirroredStrategy with devices ...")
@@ -403,31 +403,14 @@ print(f"compile=False in the scope: weights bitwise {mse_weights} arrays; compil
 
 
 # %%
-def stable_cause(err):
-    """An error's innermost cause ("Exception encountered: …"), its first line, Keras' internal module paths cut."""
-    cause = str(err).split("Exception encountered: ")[-1].strip().splitlines()[0]
-    cause = re.sub(r": filepath=.*? Note that (.*?[.]) .*", r": … \1", cause)  # the SavedModel refusal's gist
-    return f"{type(err).__name__}: " + re.sub(r"keras[.]src[.\w]*[.]", "…", cause)
-
-
 def load_results(path):
     """What keras.models.load_model (compiled, compile=False) and tf_keras.models.load_model make of `path`."""
-    results = {}
-    for call, load in {
+    calls = {
         "keras load_model": lambda: keras.models.load_model(path),
         "compile=False": lambda: keras.models.load_model(path, compile=False),
         "tf_keras load_model": lambda: tf_keras.models.load_model(str(path)),
-    }.items():
-        try:
-            with strategy.scope(), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "Do not pass an `input_shape`")  # Keras 3's advice on old models
-                model = load()
-        except (TypeError, ValueError) as err:
-            results[call] = stable_cause(err).replace(str(path), "<path>")
-        else:
-            optimizer = getattr(model, "optimizer", None)  # compile=False: none
-            results[call] = f"ok, Adam steps {int(optimizer.iterations.numpy())}" if optimizer else "ok"
-    return results
+    }  # load_attempts.outcome: "ok, Adam steps N", "ok" (no optimizer), or the error's type and innermost cause
+    return {call: load_attempts.outcome(load, scope=strategy.scope, hide=str(path)) for call, load in calls.items()}
 
 
 old_style = tf_keras.Sequential([tf_keras.layers.Flatten(input_shape=(28, 28, 1)), tf_keras.layers.Dense(10)])
@@ -440,9 +423,11 @@ with warnings.catch_warnings():
     tfk_model.save(str(keras2_files[".keras"]))
     old_style.save(str(tmp / "old_style.h5"))
     old_style.save(str(tmp / "old_style.keras"))
-keras2_results = {name: load_results(path) for name, path in keras2_files.items()}
-for suffix in [".h5", ".keras"]:
-    keras2_results[f"{suffix}, input_shape="] = load_results(tmp / f"old_style{suffix}")
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "Do not pass an `input_shape`")  # Keras 3's advice on old models
+    keras2_results = {name: load_results(path) for name, path in keras2_files.items()}
+    for suffix in [".h5", ".keras"]:
+        keras2_results[f"{suffix}, input_shape="] = load_results(tmp / f"old_style{suffix}")
 for name, results in keras2_results.items():
     print(name)
     for call, result in results.items():
