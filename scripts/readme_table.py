@@ -119,6 +119,7 @@ def which_api() -> str:
     cells = nbformat.read(NOTEBOOKS / API_SOURCE, as_version=4).cells
     source = next(c.source for c in cells if c.cell_type == "markdown" and c.source.startswith(API_HEADING))
     source = re.sub(r"\]\((\d\d_[\w]+\.ipynb)", r"](notebooks/\1", source)
+    source = source.replace("](../docs/", "](docs/")  # from notebooks/ up to docs/; from the README straight in
     # what "above" and "this notebook" mean in 04, said so that it also reads right in the README
     here = f"[04](notebooks/{API_SOURCE})"
     for old, new in (
