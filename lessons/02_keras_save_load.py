@@ -17,7 +17,7 @@
 # - saving a model trained under `MirroredStrategy` to one `.keras` file, and what that file holds
 # - loading it with no strategy and training on **without** calling `compile` again
 # - loading it under `OneDeviceStrategy`, and under a `MirroredStrategy` with fewer replicas (1) or more (4, in a new
-#   process), and Keras `fit`'s crash on a batch that leaves a replica empty
+#   process), and a TensorFlow crash on a batch that leaves a replica empty
 # - what goes wrong when a model loaded *outside* `strategy.scope()` is trained under the strategy, and the fix
 # - how to check a round trip: weights and optimizer state (bitwise, by position), predictions (up to float32 rounding), and the continued loss curve
 # - the seed tutorial's Keras 2 SavedModel directory through `tf_keras`, and why Keras 3's `model.save('a_directory')` raises
@@ -374,10 +374,11 @@ print(
 #
 # With the last batch of 5 kept, the process died inside `fit`: TensorFlow's C++ code failed a check and aborted the
 # whole process (`SIGABRT`), with no Python exception to catch. That batch, which left a replica with no image, is its
-# only difference from the first run. A crash, not a rule: tf.distribute is designed to give such a replica an
-# [empty batch](https://www.tensorflow.org/tutorials/distribute/input#partial_batches). Seen on logical CPUs with TF
-# 2.20–2.21 (Keras 3.13–3.15) and the 2.23 nightly; GPUs untried. Drop it (`drop_remainder=True`), or `repeat()`
-# before `batch()` so none is partial (not shown).
+# only difference from the first run. A TensorFlow bug: tf.distribute is designed to give such a replica an
+# [empty batch](https://www.tensorflow.org/tutorials/distribute/input#partial_batches), and the oneDNN CPU kernel of the
+# max-pooling gradient aborts on it (not shown here:
+# [tensorflow/tensorflow#126128](https://github.com/tensorflow/tensorflow/issues/126128), open; TF 2.20–2.23). Drop it
+# (`drop_remainder=True`), or `repeat()` before `batch()` so none is partial.
 #
 # ## 4. Load inside the scope you will train under
 #
