@@ -103,6 +103,9 @@ test_ds = tfds.load("mnist", split="test", as_supervised=True).map(data.scale).b
 #
 # Worker 0 is the **chief** ([glossary](../README.md#glossary)): besides training, it writes the checkpoints and the
 # final model.
+#
+# The workers listen on **every network interface**, not only `127.0.0.1`: use a network you trust
+# ([05 · Who can reach the worker](05_local_io_device.ipynb#who-can-reach-the-worker)).
 
 # %% [markdown]
 # ## The worker programs
@@ -217,7 +220,10 @@ except ImportError:  # running the scripts on your own: plain prints, no pause
 
 # %%
 # %%writefile keras3_fit.py
-"""Keras 3 model.fit under MultiWorkerMirroredStrategy (fails today: keras-team/keras#20585)."""
+"""Keras 3 model.fit under MultiWorkerMirroredStrategy (fails today: keras-team/keras#20585).
+
+The strategy starts a tf.distribute.Server on every network interface: use a trusted network (notebook 05).
+"""
 
 import sys
 
@@ -244,9 +250,9 @@ event(f"fit succeeded with Keras {keras.__version__}")
 #
 # `subprocess.Popen` starts `python keras3_fit.py` twice, each with this environment plus its own `TF_CONFIG`, writing
 # to a log file. The cell waits a bounded time, and its `finally` stops whatever still runs, even if the cell fails:
-# `terminate` sends SIGTERM, a request to stop that a process may catch (a `MultiWorkerMirroredStrategy` worker does,
-# and carries on: not shown here, see [the cluster notes](../docs/cluster.md#sigterm-the-grace-period-and-the-restart)),
-# so after 5 s `kill` sends SIGKILL, which ends a process at once.
+# `terminate` sends SIGTERM, which a process may catch (a `MultiWorkerMirroredStrategy` worker does and carries on:
+# [the cluster notes](../docs/cluster.md#sigterm-the-grace-period-and-the-restart) say so), so after 5 s
+# `kill` sends SIGKILL, which ends it at once.
 
 # %%
 fit_dir = tmp / "keras3-fit"
@@ -318,7 +324,10 @@ verify(
 
 # %%
 # %%writefile ctl.py
-"""Route A: a Keras 3 model, a custom training loop, and tf.train.CheckpointManager backups."""
+"""Route A: a Keras 3 model, a custom training loop, and tf.train.CheckpointManager backups.
+
+The strategy starts a tf.distribute.Server on every network interface: use a trusted network (notebook 05).
+"""
 
 import os
 import shutil
@@ -404,8 +413,8 @@ else:
 # %% [markdown]
 # To make the failure deterministic, worker 1 pauses after step 2 of epoch 2 (`pause_point`) and the notebook sends it a
 # real **SIGKILL** from outside, as when a machine dies. The chief's next step needs the dead worker's share of the
-# gradient **all-reduce** (every worker's gradients summed, and the sum handed to every worker). Then both workers
-# start again (new ports), as an orchestrator (the system that runs and restarts jobs) would.
+# gradient **all-reduce** ([glossary](../README.md#glossary)). Then both workers
+# start again (new ports), as an orchestrator (the system that restarts jobs) would.
 
 # %%
 ctl_dir = tmp / "ctl"
@@ -498,7 +507,10 @@ verify({"route A's model learned: test accuracy > 0.5 after 15 steps": ctl_accur
 
 # %%
 # %%writefile tf_keras_fit.py
-"""Route B: tf_keras (Keras 2) model.fit with BackupAndRestore."""
+"""Route B: tf_keras (Keras 2) model.fit with BackupAndRestore.
+
+The strategy starts a tf.distribute.Server on every network interface: use a trusted network (notebook 05).
+"""
 
 import os
 import shutil
@@ -594,7 +606,10 @@ verify({"route B's model learned: test accuracy > 0.5 after 15 steps": tfk_accur
 
 # %%
 # %%writefile chief_only_save.py
-"""The wrong way: only the chief saves; worker 1 waits for the chief's files instead of saving too."""
+"""The wrong way: only the chief saves; worker 1 waits for the chief's files instead of saving too.
+
+The strategy starts a tf.distribute.Server on every network interface: use a trusted network (notebook 05).
+"""
 
 import os
 import sys
@@ -695,7 +710,7 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
 # **Changes:**
 # - *Who writes `TF_CONFIG`*: Kubeflow's `TFJob` operator (or Vertex AI / SageMaker) sets it in every pod,
 #   with service DNS names as addresses.
-# - *Storage*: the shared folder must be on storage every worker can reach (GCS/S3/NFS).
+# - *Storage*: the shared folder must be reachable from every worker (GCS/S3/NFS).
 # - *Restarts*: here the killed process's port closed at once, so the chief failed at its next step (exit code 1); a
 #   lost machine closes no port, and the others fail only after a timeout
 #   ([`CommunicationOptions`](https://www.tensorflow.org/api_docs/python/tf/distribute/experimental/CommunicationOptions);

@@ -114,7 +114,9 @@ print("working folder is empty:", not any(preempt_dir.iterdir()))
 # %% [markdown]
 # ### The worker program
 #
-# Each worker runs this script with its own `TF_CONFIG` (see 07). What the handler needs from it:
+# Each worker runs this script with its own `TF_CONFIG` (see 07); its `tf.distribute.Server` listens on every network
+# interface, so run this lesson on a network you trust
+# ([05 · Who can reach the worker](05_local_io_device.ipynb#who-can-reach-the-worker)). What the handler needs from it:
 #
 # - **a checkpoint and a folder**: `PreemptionCheckpointHandler(cluster_resolver, checkpoint, checkpoint_dir,
 #   termination_config)`. Its constructor restores the latest checkpoint in `checkpoint_dir`, if there is one, and
@@ -142,7 +144,10 @@ print("working folder is empty:", not any(preempt_dir.iterdir()))
 
 # %%
 # %%writefile preempt_train.py
-"""Multi-worker training that survives preemption: after a SIGTERM to any worker, all save at the next step and exit."""
+"""Multi-worker training that survives preemption: after a SIGTERM to any worker, all save at the next step and exit.
+
+The strategy starts a tf.distribute.Server on every network interface: use a trusted network (notebook 05).
+"""
 
 import os
 import sys
