@@ -27,11 +27,13 @@ hint) are picked out by :func:`helpers.tf_errors.describe_error`, importable fro
 port on every network interface: ``GrpcServer::Init`` in TensorFlow's
 ``tensorflow/core/distributed_runtime/rpc/grpc_server_lib.cc`` passes ``"0.0.0.0:<port>"`` to gRPC
 (which listens on ``[::]``, both IPv4 and IPv6, where it can), and no ``ServerDef`` field,
-environment variable or option changes that host.  :func:`listening_sockets` (and
-:meth:`RemoteWorker.listening`) read from the operating system where a process listens; lesson 05
-shows it, and the tests (``tests/conftest.py``) fail if a server's port is still listening after a
-test or a notebook ends.  TensorFlow's SECURITY.md ("Running a TensorFlow server") says what that
-means: run these servers only on a network you trust.
+environment variable or option changes that host.  The process that calls
+``tf.config.experimental_connect_to_cluster`` becomes such a server too (job ``localhost``, from its
+first operation on), and TensorFlow offers no public call that stops it: it ends with the process.
+:func:`listening_sockets` (and :meth:`RemoteWorker.listening`) read from the operating system where a
+process listens; lesson 05 shows both, and the tests (``tests/conftest.py``) fail if a server's port is
+still listening after a test or a notebook ends.  TensorFlow's SECURITY.md ("Running a TensorFlow
+server") says what that means: run these servers only on a network you trust.
 """
 
 from __future__ import annotations
