@@ -164,7 +164,7 @@ print(type(kernel.value).__name__, "on", kernel.value.device)
 
 # %% [markdown]
 # <a id="who-can-reach-the-worker"></a>
-# ### Who can reach the worker, and this notebook
+# ### Who can reach the worker
 #
 # The worker was given `127.0.0.1:<port>`, and connecting gave this process a task in the cluster too (job
 # `localhost`). Where do they accept connections? We ask the operating system (through `psutil`) which TCP sockets each
