@@ -84,12 +84,16 @@ def test_that_stops_its_listener():
 """
 
 
-def inner_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """pytest on ``args`` in ``tmp_path``, with this suite's conftest.py and nbval, none of pyproject's options."""
+def inner_pytest(tmp_path: Path, *args: str, workers: int = 0) -> subprocess.CompletedProcess:
+    """pytest on ``args`` in ``tmp_path``, with this suite's conftest.py and nbval, none of pyproject's options.
+
+    ``workers`` > 0 runs it as ``make test`` does: pytest-xdist workers, whole files each (``--dist loadfile``).
+    """
     shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "DISTSAVE_LISTEN_GRACE": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-rA", *args]
+    xdist = ["-n", str(workers), "--dist", "loadfile"] if workers else ["-p", "no:xdist"]
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *xdist, "-rA", *args]
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -110,7 +114,8 @@ def notebook(path: Path, cells: list[str]) -> None:
     nbformat.write(nb, path)
 
 
-def test_a_notebook_that_leaves_a_listener_fails_at_its_last_cell_and_one_that_stops_it_passes(tmp_path):
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "xdist-loadfile"])
+def test_a_notebook_that_leaves_a_listener_fails_at_its_last_cell_and_one_that_stops_it_passes(tmp_path, workers):
     start = f"""
     import subprocess, sys
     child = subprocess.Popen([sys.executable, "-c", {LISTENER!r}, "0.0.0.0"], stdout=subprocess.PIPE, text=True)
@@ -121,7 +126,7 @@ def test_a_notebook_that_leaves_a_listener_fails_at_its_last_cell_and_one_that_s
     # itself listens on closes when nbval stops the kernel, which the check waits for.
     in_kernel = "import socket; own = socket.socket(); own.bind(('0.0.0.0', 0)); own.listen()"
     notebook(tmp_path / "tidy.ipynb", [start, in_kernel, "child.kill(); child.wait()", "x = 1"])
-    result = inner_pytest(tmp_path, "--nbval-lax", "--nbval-current-env", "leaky.ipynb", "tidy.ipynb")
+    result = inner_pytest(tmp_path, "--nbval-lax", "--nbval-current-env", "leaky.ipynb", "tidy.ipynb", workers=workers)
     out = result.stdout
     assert result.returncode == 1, out
     assert "ERROR leaky.ipynb::Cell 1" in out, out  # the last cell of the leaky notebook
