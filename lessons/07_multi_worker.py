@@ -708,9 +708,9 @@ for name, cb in (("keras", keras.callbacks.BackupAndRestore), ("tf_keras", tf_ke
 # replicas per worker.
 #
 # **Changes:**
-# - *Who writes `TF_CONFIG`*: Kubeflow's `TFJob` operator (or Vertex AI / SageMaker) sets it in every pod,
-#   with service DNS names as addresses.
-# - *Storage*: the shared folder must be reachable from every worker (GCS/S3/NFS).
+# - *Who writes `TF_CONFIG`*: Kubeflow's `TFJob` operator (or Vertex AI / SageMaker), in every pod, with DNS names.
+# - *Storage*: a shared folder every worker reaches (GCS/S3/NFS; [what "atomic" means
+#   there](../docs/cluster.md#what-atomic-means-on-that-storage)).
 # - *Restarts*: here the killed process's port closed at once, so the chief failed at its next step (exit code 1); a
 #   lost machine closes no port, and the others fail only after a timeout
 #   ([`CommunicationOptions`](https://www.tensorflow.org/api_docs/python/tf/distribute/experimental/CommunicationOptions);
