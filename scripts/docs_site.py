@@ -36,10 +36,12 @@ EXTERNAL_IMG = re.compile(r"<img\s+[^>]*src=\"https?://[^\"]*\"[^>]*/?>\s*")
 BADGE_TABLE = re.compile(r"<table[^>]*>(?P<body>.*?)</table>\s*(?:<br clear=\"all\">)?", re.S)
 BADGE_LINK = re.compile(r"<a [^>]*href=\"(?P<link>[^\"]+)\"[^>]*>\s*(?:<img[^>]*>)?\s*(?P<label>[^<]+?)\s*</a>")
 README_LINK = re.compile(r"\]\((?P<up>(?:\.\./)*)README\.md(?P<anchor>#[^)]*)?\)")
-#: docs/cluster.md and docs/accelerators.md are staged at the site's top level: from README.md or a notebook, a link
-#: to them loses its docs/.
+#: docs/cluster.md, docs/accelerators.md and docs/compatibility.md are staged at the site's top level: from README.md
+#: or a notebook, a link to them loses its docs/.
 TOP_LEVEL_DOCS = ("cluster", "accelerators")
-DOCS_LINK = re.compile(r"\]\((?P<up>(?:\.\./)*)docs/(?P<page>cluster|accelerators)\.md(?P<anchor>#[^)]*)?\)")
+DOCS_LINK = re.compile(
+    r"\]\((?P<up>(?:\.\./)*)docs/(?P<page>cluster|accelerators|compatibility)\.md(?P<anchor>#[^)]*)?\)"
+)
 
 
 def _badge_line(match: re.Match) -> str:
