@@ -512,4 +512,4 @@ verify(
 
 # %% [markdown]
 # ---
-# ← Previous: [10 · Preemption: save at the next step, resume with no step lost](10_preemption.ipynb) | [All notebooks](../README.md)
+# ← Previous: [10 · Preemption: save at the next step, resume with no step lost](10_preemption.ipynb) | [All notebooks](../README.md) | Next: [12 · Parameter servers: sharded variables, and loading them anywhere](12_parameter_servers.ipynb) →
