@@ -491,7 +491,7 @@ print("copies of one MirroredVariable in memory:", mirrored_copies)
 # - `.weights.h5` writes what a checkpoint writes, from the Keras side, and refills only a built optimizer.
 # - The strategy does not change the files: load inside the scope you want to use the model under.
 #
-# The full decision table is "Which API when" at the end of notebook 04.
+# The full decision table: [Which API when](../docs/which_api.md).
 
 # %% [markdown] jp-MarkdownHeadingCollapsed=true
 # ## Going deeper: restoring optimizer state, sharded weights, export formats

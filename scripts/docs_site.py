@@ -36,11 +36,11 @@ EXTERNAL_IMG = re.compile(r"<img\s+[^>]*src=\"https?://[^\"]*\"[^>]*/?>\s*")
 BADGE_TABLE = re.compile(r"<table[^>]*>(?P<body>.*?)</table>\s*(?:<br clear=\"all\">)?", re.S)
 BADGE_LINK = re.compile(r"<a [^>]*href=\"(?P<link>[^\"]+)\"[^>]*>\s*(?:<img[^>]*>)?\s*(?P<label>[^<]+?)\s*</a>")
 README_LINK = re.compile(r"\]\((?P<up>(?:\.\./)*)README\.md(?P<anchor>#[^)]*)?\)")
-#: docs/cluster.md, docs/accelerators.md and docs/compatibility.md are staged at the site's top level: from README.md
-#: or a notebook, a link to them loses its docs/.
-TOP_LEVEL_DOCS = ("cluster", "accelerators")
+#: docs/cluster.md, accelerators.md, which_api.md and compatibility.md are staged at the site's top level: from
+#: README.md or a notebook, a link to them loses its docs/.
+TOP_LEVEL_DOCS = ("cluster", "accelerators", "which_api")
 DOCS_LINK = re.compile(
-    r"\]\((?P<up>(?:\.\./)*)docs/(?P<page>cluster|accelerators|compatibility)\.md(?P<anchor>#[^)]*)?\)"
+    r"\]\((?P<up>(?:\.\./)*)docs/(?P<page>cluster|accelerators|compatibility|which_api)\.md(?P<anchor>#[^)]*)?\)"
 )
 
 

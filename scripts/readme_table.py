@@ -7,7 +7,8 @@
 The notebook table takes each notebook's title and its one-line question ("**This notebook answers:** …") from its
 header cell, and its teaching time from its size and run time (scripts/budget.py), as does the learning-paths table;
 the "Which API when" section is
-notebook 04's cell of that name, with its links made relative to the README. tests/test_readme.py checks both.
+docs/which_api.md (its one source, also a page of the docs site), with its links made relative to the README.
+tests/test_readme.py checks both.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ MARK, END = "<!-- notebook-table -->", "<!-- /notebook-table -->"
 PATHS_MARK, PATHS_END = "<!-- paths -->", "<!-- /paths -->"
 API_MARK, API_END = "<!-- which-api:start -->", "<!-- which-api:end -->"
 API_HEADING = "## Which API when"
-API_SOURCE = "04_mix_and_match.ipynb"
+API_PAGE = ROOT / "docs" / "which_api.md"
 ANSWERS = "**This notebook answers:**"
 
 
@@ -115,20 +116,11 @@ def paths_table(seconds: dict[str, str]) -> str:
 
 
 def which_api() -> str:
-    """Notebook 04's "Which API when" cell, with its notebook links pointing into notebooks/."""
-    cells = nbformat.read(NOTEBOOKS / API_SOURCE, as_version=4).cells
-    source = next(c.source for c in cells if c.cell_type == "markdown" and c.source.startswith(API_HEADING))
-    source = re.sub(r"\]\((\d\d_[\w]+\.ipynb)", r"](notebooks/\1", source)
-    source = source.replace("](../docs/", "](docs/")  # from notebooks/ up to docs/; from the README straight in
-    # what "above" and "this notebook" mean in 04, said so that it also reads right in the README
-    here = f"[04](notebooks/{API_SOURCE})"
-    for old, new in (
-        ("The matrix above", f"The matrix in [notebook 04](notebooks/{API_SOURCE})"),
-        (", matrix above", f", {here} (the matrix)"),
-        ("this notebook (the seed's mix)", f"{here} (the seed's mix)"),
-    ):
-        source = source.replace(old, new)
-    return source
+    """docs/which_api.md, the one source of the "Which API when" table, as a README section (links from the README)."""
+    source = API_PAGE.read_text(encoding="utf-8").strip() + "\n"
+    source = source.replace("# Which API when", API_HEADING, 1)
+    source = source.replace("](../notebooks/", "](notebooks/").replace("](../README.md#", "](#")
+    return re.sub(r"\]\((cluster|accelerators|compatibility)\.md", r"](docs/\1.md", source)
 
 
 def render(readme: str, run_table: str | None = None) -> str:

@@ -17,13 +17,30 @@ def test_readme_tables_match_the_notebooks():
     assert readme_table.render(readme) == readme, "run `python scripts/readme_table.py`"
 
 
-def test_which_api_section_is_notebook_04s_table_with_links_into_notebooks():
+def test_which_api_section_is_the_pages_table_with_links_from_the_readme():
+    page = (ROOT / "docs" / "which_api.md").read_text(encoding="utf-8")
     section = readme_table.which_api()
     assert section.startswith("## Which API when") and "| goal | save call | load call | scope |" in section
-    assert "](0" not in section, "every notebook link points into notebooks/"
-    assert "above" not in section and "this notebook" not in section, "the README's copy says which notebook"
+    assert "](0" not in section and "](../" not in section, "every link is relative to the README"
+    assert "above" not in page and "this notebook" not in page, "the page says which notebook"
+    goals = re.findall(r"^\| \*\*(.+?)\*\*", page, re.M)
+    assert goals == re.findall(r"^\| \*\*(.+?)\*\*", section, re.M), "the README has every row of the page"
     for goal in ("keep training", "serve without Keras", "fine-tune inside another model", "multi-worker", "remote"):
-        assert goal in section
+        assert any(goal in g for g in goals), goal
+    assert "parameter servers" in " ".join(goals)
+    for link in re.findall(r"\]\(\.\./notebooks/([\w.]+)", page):
+        assert (ROOT / "notebooks" / link).exists(), link
+
+
+def test_notebook_04_keeps_a_short_table_whose_rows_are_the_pages():
+    cells = nbformat.read(ROOT / "notebooks" / "04_mix_and_match.ipynb", as_version=4).cells
+    cell = next(c.source for c in cells if c.cell_type == "markdown" and c.source.startswith("## Which API when"))
+    page = (ROOT / "docs" / "which_api.md").read_text(encoding="utf-8")
+    rows = [line for line in cell.splitlines() if line.startswith("| **")]
+    assert 0 < len(rows) < len(re.findall(r"^\| \*\*", page, re.M)) and "../docs/which_api.md" in cell
+    for row in rows:  # the same row, its notebook links made relative to notebooks/
+        row = row.replace("this notebook", "[04](04_mix_and_match.ipynb)")
+        assert re.sub(r"\]\((\d\d_)", r"](../notebooks/\1", row).replace("](../docs/", "](") in page, row[:60]
 
 
 def _outputs(path: Path) -> str:
