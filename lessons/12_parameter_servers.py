@@ -212,8 +212,9 @@ verify(
 # is not shown here, since it would end this notebook's process.
 #
 # The program schedules 60 training steps and kills worker 1 (SIGKILL, as a machine that disappears) right away.
-# The coordinator runs the lost worker's unfinished steps again on worker 0, and `join` returns once all have run.
-# When worker 1 comes back at the same address, the coordinator uses it again.
+# The coordinator runs the lost worker's unfinished steps again on another worker (the tutorial's
+# [fault tolerance](https://www.tensorflow.org/tutorials/distribute/parameter_server_training#fault_tolerance)), so
+# `join` returns with all 60 done; after worker 1 is restarted at the same address, training goes on.
 # Its cluster is stopped when its `with` block ends; `run_python` stops the program itself if it runs over 150 s.
 
 # %%
