@@ -21,7 +21,7 @@
 #   optimizer's per-shard slots into another partitioning, a Keras 3 `.keras` file);
 # - what the coordinator does when a worker is lost.
 #
-# **Expected run time:** about 35 s on a 2-core CPU, no GPU needed.
+# **Expected run time:** about 50 s on a 2-core CPU, no GPU needed.
 
 # %% [markdown]
 # ## Setup
