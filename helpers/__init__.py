@@ -14,6 +14,8 @@ One concern per module:
 - :mod:`helpers.plots`       – digit grids, class histograms, loss curves
 - :mod:`helpers.processes`   – start processes, always stop them (``ProcessGroup``, ``run_python``, ports, logs)
 - :mod:`helpers.tf_server`   – a ``tf.distribute.Server`` in a subprocess (the local-I/O lesson, 05)
+- :mod:`helpers.ps_cluster`  – a parameter-server cluster of workers and PS as server subprocesses: start, kill,
+  restart, stop (12)
 - :mod:`helpers.tf_errors`   – the stable parts of a TensorFlow I/O error (missing path, op, job, hint; 05)
 - :mod:`helpers.multiworker` – the launcher for ``MultiWorkerMirroredStrategy`` workers: ``TF_CONFIG``, launch,
   log paths, kill and resume, the workers' event lines (07, 10)

@@ -29,7 +29,7 @@ def test_without_a_gpu_it_plans_nothing_and_says_so(capsys):
 @pytest.mark.parametrize(("gpus", "how"), [(1, "2 logical GPUs split from the only GPU"), (4, "/gpu:0 and /gpu:1")])
 def test_with_a_gpu_it_runs_every_notebook_with_the_gpus_kept(gpus, how):
     plan = gpu_check.plan(gpus, NOTEBOOKS, {"PATH": "/bin", "DISTSAVE_KEEP_GPUS": "0"})
-    assert plan.run and plan.notebooks == tuple(NOTEBOOKS) and len(plan.notebooks) == 11
+    assert plan.run and plan.notebooks == tuple(NOTEBOOKS) and len(plan.notebooks) >= 12  # every notebook, in order
     assert plan.env == {"PATH": "/bin", "DISTSAVE_KEEP_GPUS": "1"}  # the learner's environment, GPUs kept
     assert how in plan.message and "not compared" in plan.message
 
